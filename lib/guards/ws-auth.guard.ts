@@ -1,0 +1,31 @@
+import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { getWsIdentity } from '../identity/identity-store.js';
+import type { WsIdentity } from '../identity/ws-identity.js';
+import { WsAuthException } from '../refusals/ws-auth.exception.js';
+
+/**
+ * Requires an authenticated, unexpired connection. Only WebSocket contexts are judged, so the
+ * guard can be registered globally next to HTTP guards.
+ */
+@Injectable()
+export class WsAuthGuard implements CanActivate {
+  canActivate(context: ExecutionContext): boolean {
+    if (context.getType() !== 'ws') return true;
+    this.requireIdentity(context);
+    return true;
+  }
+
+  protected getIdentity(context: ExecutionContext): WsIdentity | undefined {
+    return getWsIdentity(context.switchToWs().getClient());
+  }
+
+  protected requireIdentity(context: ExecutionContext): WsIdentity {
+    const identity = this.getIdentity(context);
+    if (!identity) throw new WsAuthException('missing_credential');
+    // A socket may outlive its token; a late message must not ride an expired identity.
+    if (identity.expiresAt !== undefined && identity.expiresAt <= Date.now()) {
+      throw new WsAuthException('invalid_credential');
+    }
+    return identity;
+  }
+}

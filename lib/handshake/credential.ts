@@ -1,0 +1,79 @@
+import type { IncomingMessage } from 'node:http';
+import type { WsCredentialSource } from '../ws-auth-options.interface.js';
+import { WsRefusal } from '../refusals/ws-refusal.js';
+import { readCookie } from './cookie-value.js';
+import { BEARER_PROTOCOL_PREFIX, isCredentialProtocol, splitProtocols } from './subprotocol.js';
+
+export interface Credential {
+  readonly source: WsCredentialSource;
+  readonly token: string;
+}
+
+export interface CredentialNames {
+  readonly cookieName: string;
+  readonly queryParam: string;
+}
+
+const BEARER_SCHEME = /^bearer[ \t]+(\S*)[ \t]*$/i;
+
+/**
+ * The first source present, in the configured order, is THE credential: a request that
+ * carries a bad header token is refused even if its cookie would pass, so an attacker
+ * cannot probe one source and fall back to another.
+ */
+export function takeCredential(
+  request: IncomingMessage,
+  sources: readonly WsCredentialSource[],
+  names: CredentialNames,
+): Credential | undefined {
+  for (const source of sources) {
+    const token = READERS[source](request, names);
+    if (token !== undefined) return { source, token };
+  }
+  return undefined;
+}
+
+type Reader = (request: IncomingMessage, names: CredentialNames) => string | undefined;
+
+const READERS: Readonly<Record<WsCredentialSource, Reader>> = {
+  header: fromAuthorizationHeader,
+  subprotocol: fromSubprotocol,
+  cookie: (request, { cookieName }) => readCookie(request.headers.cookie, cookieName),
+  query: fromQuery,
+};
+
+function fromAuthorizationHeader(request: IncomingMessage): string | undefined {
+  const value = request.headers.authorization;
+  if (value === undefined) return undefined;
+  // A present header that is not a bearer token is still THE credential, and it is bad.
+  return BEARER_SCHEME.exec(value)?.[1] ?? '';
+}
+
+function fromSubprotocol(request: IncomingMessage): string | undefined {
+  const offered = splitProtocols(request.headers['sec-websocket-protocol'] as string | undefined);
+  const tokens = offered.filter(isCredentialProtocol);
+  if (tokens.length > 1) throw new WsRefusal('ambiguous_credential');
+  return tokens[0]?.slice(BEARER_PROTOCOL_PREFIX.length);
+}
+
+function fromQuery(request: IncomingMessage, { queryParam }: CredentialNames): string | undefined {
+  const url = request.url ?? '';
+  const start = url.indexOf('?');
+  if (start === -1) return undefined;
+  const values = new URLSearchParams(url.slice(start + 1)).getAll(queryParam);
+  if (values.length > 1) throw new WsRefusal('ambiguous_credential');
+  return values[0];
+}
+
+/**
+ * Node keeps only the first of duplicated Authorization headers (http.IncomingMessage
+ * docs), so a smuggled second one would go unseen without looking at the raw list.
+ */
+export function hasDuplicateAuthorization(request: IncomingMessage): boolean {
+  let seen = 0;
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if (raw[i].length === 13 && raw[i].toLowerCase() === 'authorization' && ++seen > 1) return true;
+  }
+  return false;
+}

@@ -1,0 +1,24 @@
+export { WsAuthModule } from './ws-auth.module.js';
+export { WsAuthConfig } from './ws-auth.config.js';
+export { WS_AUTH_OPTIONS } from './ws-auth.constants.js';
+export type {
+  WsAuthenticated,
+  WsAuthenticateFn,
+  WsAuthGatewayMetadata,
+  WsAuthGatewayOptions,
+  WsAuthJwtOptions,
+  WsAuthModuleAsyncOptions,
+  WsAuthOptions,
+  WsCredentialSource,
+  WsJwtClaims,
+  WsValidateFn,
+} from './ws-auth-options.interface.js';
+export { WsAuthAdapter } from './adapter/ws-auth.adapter.js';
+export type { WsIdentity } from './identity/ws-identity.js';
+export { getWsIdentity, getWsUser } from './identity/identity-store.js';
+export { WsUser } from './identity/ws-user.decorator.js';
+export { WsAuthGuard } from './guards/ws-auth.guard.js';
+export { WsRolesGuard } from './guards/ws-roles.guard.js';
+export { Roles } from './guards/roles.decorator.js';
+export { WsRefusal, type WsRefusalReason } from './refusals/ws-refusal.js';
+export { WsAuthException } from './refusals/ws-auth.exception.js';

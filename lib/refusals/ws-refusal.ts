@@ -1,0 +1,64 @@
+/**
+ * Why a client was turned away. The same reason decides the HTTP status during the
+ * upgrade and the close code on an open socket, so both are documented in one table.
+ */
+export type WsRefusalReason =
+  | 'missing_credential'
+  | 'invalid_credential'
+  | 'ambiguous_credential'
+  | 'malformed_request'
+  | 'origin_not_allowed'
+  | 'forbidden'
+  | 'verification_timeout'
+  | 'unavailable'
+  | 'internal_error';
+
+interface RefusalRule {
+  readonly status: number;
+  readonly closeCode: number;
+  readonly code: 'unauthorized' | 'forbidden' | 'bad_request' | 'unavailable' | 'internal_error';
+  readonly message: string;
+}
+
+// 44xx close codes mirror the HTTP status so a client can treat both alike
+// (RFC 6455 section 7.4.2 leaves 4000-4999 to applications). 1013 and 1011 are
+// the registered "try again later" and "internal error" codes.
+const RULES: Readonly<Record<WsRefusalReason, RefusalRule>> = {
+  missing_credential: { status: 401, closeCode: 4401, code: 'unauthorized', message: 'Unauthorized' },
+  invalid_credential: { status: 401, closeCode: 4401, code: 'unauthorized', message: 'Unauthorized' },
+  ambiguous_credential: { status: 400, closeCode: 4400, code: 'bad_request', message: 'Bad Request' },
+  malformed_request: { status: 400, closeCode: 4400, code: 'bad_request', message: 'Bad Request' },
+  origin_not_allowed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
+  forbidden: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
+  verification_timeout: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
+  unavailable: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
+  internal_error: { status: 500, closeCode: 1011, code: 'internal_error', message: 'Internal Server Error' },
+};
+
+/**
+ * A typed refusal. Throw it from `validate()` or a custom authenticator to choose the
+ * answer precisely; its message is fixed per reason, so nothing from the request is echoed.
+ */
+export class WsRefusal extends Error {
+  readonly status: number;
+  readonly closeCode: number;
+  readonly code: RefusalRule['code'];
+
+  constructor(readonly reason: WsRefusalReason) {
+    const rule = RULES[reason];
+    super(rule.message);
+    this.name = 'WsRefusal';
+    this.status = rule.status;
+    this.closeCode = rule.closeCode;
+    this.code = rule.code;
+  }
+
+  /** The fixed JSON body sent with a refused upgrade. */
+  toBody(): string {
+    return JSON.stringify({ error: this.code, reason: this.reason });
+  }
+}
+
+export function isWsRefusal(value: unknown): value is WsRefusal {
+  return value instanceof WsRefusal;
+}

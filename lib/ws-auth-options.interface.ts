@@ -1,0 +1,102 @@
+import type { IncomingMessage } from 'node:http';
+import type { ModuleMetadata } from '@nestjs/common';
+import type { Algorithm, VerifyOptions } from 'jsonwebtoken';
+
+/** Where a credential may be read from during the upgrade, in the order given. */
+export type WsCredentialSource = 'header' | 'subprotocol' | 'cookie' | 'query';
+
+/** Verified JWT claims. Values are untrusted input until `validate()` has looked at them. */
+export type WsJwtClaims = Record<string, unknown> & {
+  sub?: string;
+  exp?: number;
+  iat?: number;
+  nbf?: number;
+};
+
+export interface WsAuthJwtOptions {
+  /** Shared secret for HS256/384/512. Exclusive with `publicKey`. */
+  secret?: string | Buffer;
+  /** PEM public key (RSA, EC or Ed25519). Exclusive with `secret`. */
+  publicKey?: string | Buffer;
+  /** Pinned algorithms. Default: HS256 for a secret; the key's own family for a public key. */
+  algorithms?: Algorithm[];
+  issuer?: VerifyOptions['issuer'];
+  audience?: VerifyOptions['audience'];
+  /** Seconds of clock skew tolerated on `exp` and `nbf`. Default 0. */
+  clockToleranceSeconds?: number;
+  /** Refuse tokens without `exp`. Default true: a token that never expires is a standing key. */
+  requireExpiration?: boolean;
+  /** Refuse longer tokens before any parsing. Default 8192 characters. */
+  maxTokenLength?: number;
+}
+
+/**
+ * What `validate()` may return for a verified token; nothing (null/undefined) refuses with 401.
+ * Throw `WsRefusal('forbidden')` or Nest's `ForbiddenException` to refuse with 403.
+ */
+export type WsValidateFn<User = unknown> = (
+  claims: WsJwtClaims,
+  request: IncomingMessage,
+) => User | null | undefined | Promise<User | null | undefined>;
+
+/** The result of a custom authenticator. */
+export interface WsAuthenticated<User = unknown> {
+  user: User;
+  subject?: string;
+  roles?: readonly string[];
+  claims?: Record<string, unknown>;
+  /** Epoch milliseconds after which the identity is no longer valid. */
+  expiresAt?: number;
+}
+
+/**
+ * Escape hatch that replaces credential extraction and JWT verification entirely
+ * (API keys, server sessions...). Return nothing to refuse with 401.
+ */
+export type WsAuthenticateFn<User = unknown> = (
+  request: IncomingMessage,
+) => WsAuthenticated<User> | null | undefined | Promise<WsAuthenticated<User> | null | undefined>;
+
+export interface WsAuthOptions<User = unknown> {
+  jwt?: WsAuthJwtOptions;
+  /** Turns verified claims into the app's user. Default: the claims themselves. */
+  validate?: WsValidateFn<User>;
+  /** Replaces credentials + JWT with the app's own scheme. */
+  authenticate?: WsAuthenticateFn<User>;
+  /** Default: ['header', 'subprotocol', 'cookie']. 'query' is opt-in: URLs end up in logs. */
+  credentials?: WsCredentialSource[];
+  /** Default 'access_token'. */
+  cookieName?: string;
+  /** Default 'access_token'. Only read when 'query' is among `credentials`. */
+  queryParam?: string;
+  /**
+   * Exact origins (scheme://host[:port]) allowed to open sockets. When unset, a request that
+   * carries Origin must match its own Host. Requests without Origin (non-browsers) pass.
+   */
+  allowedOrigins?: string[];
+  /** Dotted path to the roles claim: 'roles', 'realm_access.roles', or 'scope' (space-separated). */
+  rolesClaim?: string;
+  /** Deadline for credential verification and `validate()`. Default 5000 ms; 503 when it passes. */
+  verifyTimeoutMs?: number;
+}
+
+/** Per-gateway overrides, given as `wsAuth` in `@WebSocketGateway()` options. */
+export type WsAuthGatewayOptions<User = unknown> = Partial<
+  Pick<
+    WsAuthOptions<User>,
+    'validate' | 'authenticate' | 'credentials' | 'cookieName' | 'queryParam' | 'allowedOrigins' | 'rolesClaim' | 'verifyTimeoutMs'
+  >
+>;
+
+/** Use as `@WebSocketGateway<WsAuthGatewayMetadata>({ path, wsAuth: {...} })` for type checking. */
+export interface WsAuthGatewayMetadata {
+  path?: string;
+  wsAuth?: WsAuthGatewayOptions;
+  [option: string]: unknown;
+}
+
+export interface WsAuthModuleAsyncOptions<User = unknown> extends Pick<ModuleMetadata, 'imports'> {
+  isGlobal?: boolean;
+  inject?: any[];
+  useFactory: (...args: any[]) => WsAuthOptions<User> | Promise<WsAuthOptions<User>>;
+}

@@ -1,0 +1,29 @@
+import { NestFactory } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import { WsAuthAdapter } from '../../lib/index.js';
+import { LogCapture } from './log-capture.js';
+
+export interface TestApp {
+  app: INestApplication;
+  port: number;
+  logs: LogCapture;
+  url(path: string): string;
+  close(): Promise<void>;
+}
+
+/** Boots a real Nest app with WsAuthAdapter on an ephemeral loopback port. */
+export async function startTestApp(module: any, options: { adapter?: boolean } = {}): Promise<TestApp> {
+  const logs = new LogCapture();
+  const app = await NestFactory.create(module, { logger: logs, abortOnError: false });
+  if (options.adapter !== false) app.useWebSocketAdapter(new WsAuthAdapter(app));
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    app,
+    port,
+    logs,
+    url: (path) => `ws://127.0.0.1:${port}${path}`,
+    close: () => app.close(),
+  };
+}
