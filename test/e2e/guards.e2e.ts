@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Controller, Get, Module, UseGuards } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import jwt from 'jsonwebtoken';
+import { SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
+import { Roles, WsAuthModule, WsRolesGuard, WsUser } from '../../lib/index.js';
+import { startTestApp, type TestApp } from '../support/test-app.js';
+import { nextEvent, openOrFail, request } from '../support/ws-client.js';
+import { signToken, TEST_SECRET } from '../support/tokens.js';
+
+@WebSocketGateway({ path: '/roles' })
+@Roles('staff')
+class StaffGateway {
+  @SubscribeMessage('staff')
+  staff(@WsUser('username') username: string) {
+    return { event: 'staff', data: username };
+  }
+
+  // The handler's list replaces the class's, it does not add to it.
+  @Roles('auditor')
+  @SubscribeMessage('audit')
+  audit() {
+    return { event: 'audit', data: 'ok' };
+  }
+}
+
+@Controller('health')
+class HealthController {
+  @Get()
+  health() {
+    return { ok: true };
+  }
+}
+
+@UseGuards(WsRolesGuard)
+@WebSocketGateway({ path: '/local' })
+class LocalGuardGateway {
+  @Roles('admin')
+  @SubscribeMessage('admin')
+  admin() {
+    return { event: 'admin', data: 'ok' };
+  }
+}
+
+function rolesModule(rolesClaim: string) {
+  @Module({
+    imports: [WsAuthModule.forRoot({ jwt: { secret: TEST_SECRET }, rolesClaim })],
+    controllers: [HealthController],
+    providers: [StaffGateway, LocalGuardGateway, { provide: APP_GUARD, useClass: WsRolesGuard }],
+  })
+  class RolesModule {}
+  return RolesModule;
+}
+
+async function expectForbidden(socket: import('ws').WebSocket, event: string, code = 'forbidden') {
+  const exception = nextEvent(socket, 'exception');
+  socket.send(JSON.stringify({ event }));
+  assert.equal((await exception).data.code, code);
+}
+
+describe('roles guard as a global APP_GUARD', () => {
+  let app: TestApp;
+  before(async () => {
+    app = await startTestApp(rolesModule('roles'));
+  });
+  after(() => app.close());
+
+  it('lets HTTP routes through untouched', async () => {
+    const response = await fetch(`http://127.0.0.1:${app.port}/health`);
+    assert.equal(response.status, 200);
+  });
+
+  it('applies class roles to handlers without their own', async () => {
+    const staff = await openOrFail(app.url('/roles'), { headers: { Authorization: `Bearer ${signToken({ roles: ['staff'], username: 'sam' })}` } });
+    assert.deepEqual((await request(staff, 'staff')).data, 'sam');
+    await expectForbidden(staff, 'audit');
+    staff.close();
+  });
+
+  it('lets a handler override its class roles', async () => {
+    const auditor = await openOrFail(app.url('/roles'), { headers: { Authorization: `Bearer ${signToken({ roles: ['auditor'] })}` } });
+    assert.equal((await request(auditor, 'audit')).data, 'ok');
+    await expectForbidden(auditor, 'staff');
+    auditor.close();
+  });
+
+  it('works with @UseGuards on a gateway class too', async () => {
+    const user = await openOrFail(app.url('/local'), { headers: { Authorization: `Bearer ${signToken({ roles: ['user'] })}` } });
+    await expectForbidden(user, 'admin');
+    user.close();
+    const admin = await openOrFail(app.url('/local'), { headers: { Authorization: `Bearer ${signToken({ roles: ['admin'] })}` } });
+    assert.equal((await request(admin, 'admin')).data, 'ok');
+    admin.close();
+  });
+
+  it('refuses messages once the identity has expired, with code unauthorized', async () => {
+    // Two seconds, not one: a token minted late in a second would expire before the handshake.
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = jwt.sign({ sub: '1', roles: ['staff'], exp }, TEST_SECRET);
+    const socket = await openOrFail(app.url('/roles'), { headers: { Authorization: `Bearer ${token}` } });
+    assert.equal((await request(socket, 'staff')).event, 'staff');
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    await expectForbidden(socket, 'staff', 'unauthorized');
+    socket.close();
+  });
+});
+
+for (const [rolesClaim, claims] of [
+  ['realm_access.roles', { realm_access: { roles: ['admin'] } }],
+  ['scope', { scope: 'read admin write' }],
+] as const) {
+  describe(`roles read from "${rolesClaim}"`, () => {
+    let app: TestApp;
+    before(async () => {
+      app = await startTestApp(rolesModule(rolesClaim));
+    });
+    after(() => app.close());
+
+    it('grants the role found at that path and no other', async () => {
+      const admin = await openOrFail(app.url('/local'), { headers: { Authorization: `Bearer ${signToken({ roles: [], ...claims })}` } });
+      assert.equal((await request(admin, 'admin')).data, 'ok');
+      admin.close();
+      const topLevelOnly = await openOrFail(app.url('/local'), { headers: { Authorization: `Bearer ${signToken({ roles: ['admin'] })}` } });
+      await expectForbidden(topLevelOnly, 'admin');
+      topLevelOnly.close();
+    });
+  });
+}
