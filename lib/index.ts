@@ -10,7 +10,9 @@ export type {
   WsAuthModuleAsyncOptions,
   WsAuthOptions,
   WsCredentialSource,
+  WsJwtAlgorithm,
   WsJwtClaims,
+  WsTicketOptions,
   WsValidateFn,
 } from './ws-auth-options.interface.js';
 export { WsAuthAdapter } from './adapter/ws-auth.adapter.js';
@@ -22,3 +24,8 @@ export { WsRolesGuard } from './guards/ws-roles.guard.js';
 export { Roles } from './guards/roles.decorator.js';
 export { WsRefusal, type WsRefusalReason } from './refusals/ws-refusal.js';
 export { WsAuthException } from './refusals/ws-auth.exception.js';
+export { WsTicketService } from './tickets/ws-ticket.service.js';
+export type { IssuedTicket } from './tickets/ticket-book.js';
+export { WsTicketStore } from './tickets/ws-ticket-store.js';
+export { MemoryTicketStore } from './tickets/memory-ticket-store.js';
+export { RedisTicketStore, type RedisTicketClient, type RedisTicketStoreOptions } from './tickets/redis-ticket-store.js';

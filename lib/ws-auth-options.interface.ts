@@ -1,9 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import type { ModuleMetadata } from '@nestjs/common';
-import type { Algorithm, VerifyOptions } from 'jsonwebtoken';
+import type { WsTicketStore } from './tickets/ws-ticket-store.js';
 
 /** Where a credential may be read from during the upgrade, in the order given. */
-export type WsCredentialSource = 'header' | 'subprotocol' | 'cookie' | 'query';
+export type WsCredentialSource = 'ticket' | 'header' | 'subprotocol' | 'cookie' | 'query';
 
 /** Verified JWT claims. Values are untrusted input until `validate()` has looked at them. */
 export type WsJwtClaims = Record<string, unknown> & {
@@ -13,15 +13,22 @@ export type WsJwtClaims = Record<string, unknown> & {
   nbf?: number;
 };
 
+/** JWS algorithms jsonwebtoken verifies; `none` is deliberately absent. */
+export type WsJwtAlgorithm =
+  | 'HS256' | 'HS384' | 'HS512'
+  | 'RS256' | 'RS384' | 'RS512'
+  | 'PS256' | 'PS384' | 'PS512'
+  | 'ES256' | 'ES384' | 'ES512';
+
 export interface WsAuthJwtOptions {
   /** Shared secret for HS256/384/512. Exclusive with `publicKey`. */
   secret?: string | Buffer;
-  /** PEM public key (RSA, EC or Ed25519). Exclusive with `secret`. */
+  /** PEM public key (RSA, or EC on P-256/384/521). Exclusive with `secret`. */
   publicKey?: string | Buffer;
-  /** Pinned algorithms. Default: HS256 for a secret; the key's own family for a public key. */
-  algorithms?: Algorithm[];
-  issuer?: VerifyOptions['issuer'];
-  audience?: VerifyOptions['audience'];
+  /** Pinned algorithms. Default: HS256 for a secret; RS256, PS256 or the curve's ES* for a public key. */
+  algorithms?: WsJwtAlgorithm[];
+  issuer?: string | [string, ...string[]];
+  audience?: string | RegExp | [string | RegExp, ...(string | RegExp)[]];
   /** Seconds of clock skew tolerated on `exp` and `nbf`. Default 0. */
   clockToleranceSeconds?: number;
   /** Refuse tokens without `exp`. Default true: a token that never expires is a standing key. */
@@ -63,7 +70,10 @@ export interface WsAuthOptions<User = unknown> {
   validate?: WsValidateFn<User>;
   /** Replaces credentials + JWT with the app's own scheme. */
   authenticate?: WsAuthenticateFn<User>;
-  /** Default: ['header', 'subprotocol', 'cookie']. 'query' is opt-in: URLs end up in logs. */
+  /**
+   * Default: ['ticket', 'header', 'subprotocol', 'cookie']. 'query' is opt-in: URLs end up in
+   * logs. 'ticket' reads `?ticket=`, a single-use ticket from `WsTicketService`.
+   */
   credentials?: WsCredentialSource[];
   /** Default 'access_token'. */
   cookieName?: string;
@@ -78,6 +88,16 @@ export interface WsAuthOptions<User = unknown> {
   rolesClaim?: string;
   /** Deadline for credential verification and `validate()`. Default 5000 ms; 503 when it passes. */
   verifyTimeoutMs?: number;
+  tickets?: WsTicketOptions;
+}
+
+export interface WsTicketOptions {
+  /** Ticket lifetime; never longer than the access token it was issued from. Default 30. */
+  ttlSeconds?: number;
+  /** Default: a bounded in-memory store. `RedisTicketStore` for several instances. */
+  store?: WsTicketStore;
+  /** Bound of the default in-memory store. Default 10,000. */
+  maxEntries?: number;
 }
 
 /** Per-gateway overrides, given as `wsAuth` in `@WebSocketGateway()` options. */

@@ -1,22 +1,34 @@
+import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import type { WsAuthGatewayOptions, WsAuthOptions, WsCredentialSource } from './ws-auth-options.interface.js';
 import {
   DEFAULT_CREDENTIAL_NAME,
   DEFAULT_CREDENTIAL_SOURCES,
   DEFAULT_ROLES_CLAIM,
+  DEFAULT_TICKET_TTL_SECONDS,
   DEFAULT_VERIFY_TIMEOUT_MS,
   WS_AUTH_OPTIONS,
 } from './ws-auth.constants.js';
 import { JwtVerifier } from './jwt/jwt-verifier.js';
 import { HandshakeAuthenticator } from './handshake/handshake-authenticator.js';
 import { OriginPolicy } from './handshake/origin-policy.js';
+import { identityFromJwt, type JwtIdentitySettings } from './identity/jwt-identity.js';
+import type { WsIdentity } from './identity/ws-identity.js';
+import { WsRefusal } from './refusals/ws-refusal.js';
+import { TicketBook } from './tickets/ticket-book.js';
+import { WsTicketStore } from './tickets/ws-ticket-store.js';
 
-const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['header', 'subprotocol', 'cookie', 'query']);
+const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['ticket', 'header', 'subprotocol', 'cookie', 'query']);
 // RFC 6265 cookie-name / RFC 3986 query key: a plain token, so it is never a pattern.
 const NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 
 function fail(message: string): never {
   throw new Error(`WsAuthModule: ${message}`);
+}
+
+// `{ allowedOrigins: undefined }` in a gateway must not switch the module's allowlist off.
+function definedOnly<T extends object>(overrides: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(overrides ?? {}).filter(([, value]) => value !== undefined)) as Partial<T>;
 }
 
 function checkSources(sources: readonly string[]): void {
@@ -25,8 +37,8 @@ function checkSources(sources: readonly string[]): void {
   if (new Set(sources).size !== sources.length) fail('credentials lists a source twice.');
 }
 
-function checkTimeout(ms: number): void {
-  if (!Number.isFinite(ms) || ms <= 0) fail('verifyTimeoutMs must be a positive number.');
+function checkPositive(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number.`);
 }
 
 /**
@@ -36,17 +48,27 @@ function checkTimeout(ms: number): void {
 @Injectable()
 export class WsAuthConfig {
   private readonly verifier?: JwtVerifier;
+  readonly tickets: TicketBook;
 
-  constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions) {
+  constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions, ticketStore: WsTicketStore) {
     if (!options || typeof options !== 'object') fail('options are required.');
     if (!options.jwt && !options.authenticate) fail('set jwt (a secret or a publicKey) or an authenticate function.');
     if (options.jwt) this.verifier = new JwtVerifier(options.jwt);
+    const ticketTtlSeconds = options.tickets?.ttlSeconds ?? DEFAULT_TICKET_TTL_SECONDS;
+    checkPositive('tickets.ttlSeconds', ticketTtlSeconds);
+    this.tickets = new TicketBook(ticketStore, ticketTtlSeconds * 1000);
     this.authenticatorFor(undefined);
+  }
+
+  /** The identity a bearer token stands for under the module options (verify, then validate). */
+  identityFromToken(token: string, request: IncomingMessage): Promise<WsIdentity> {
+    if (!this.verifier) throw new WsRefusal('invalid_credential');
+    return identityFromJwt(token, 'header', request, this.jwtSettings(this.options));
   }
 
   /** Builds the authenticator of one gateway: its `wsAuth` overrides over the module options. */
   authenticatorFor(overrides: WsAuthGatewayOptions | undefined): HandshakeAuthenticator {
-    const merged = { ...this.options, ...overrides };
+    const merged = { ...this.options, ...definedOnly(overrides) };
     const sources = merged.credentials ?? [...DEFAULT_CREDENTIAL_SOURCES];
     checkSources(sources);
     const cookieName = merged.cookieName ?? DEFAULT_CREDENTIAL_NAME;
@@ -54,18 +76,21 @@ export class WsAuthConfig {
     if (!NAME.test(cookieName)) fail(`cookieName "${cookieName}" is not a valid cookie name.`);
     if (!NAME.test(queryParam)) fail(`queryParam "${queryParam}" is not a valid parameter name.`);
     const verifyTimeoutMs = merged.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
-    checkTimeout(verifyTimeoutMs);
+    checkPositive('verifyTimeoutMs', verifyTimeoutMs);
     if (!merged.authenticate && !this.verifier) fail('a gateway without authenticate needs the module jwt options.');
 
     return new HandshakeAuthenticator({
       origins: new OriginPolicy(merged.allowedOrigins),
       sources,
       names: { cookieName, queryParam },
-      rolesClaim: merged.rolesClaim ?? DEFAULT_ROLES_CLAIM,
       verifyTimeoutMs,
-      verifier: this.verifier,
-      validate: merged.validate,
+      jwt: this.verifier && this.jwtSettings(merged),
+      tickets: this.tickets,
       authenticate: merged.authenticate,
     });
+  }
+
+  private jwtSettings(options: WsAuthGatewayOptions): JwtIdentitySettings {
+    return { verifier: this.verifier!, validate: options.validate, rolesClaim: options.rolesClaim ?? DEFAULT_ROLES_CLAIM };
   }
 }

@@ -4,7 +4,8 @@ export const WS_AUTH_OPTIONS = Symbol('WS_AUTH_OPTIONS');
 /** Metadata key of `@Roles()`. */
 export const WS_ROLES_KEY = 'nestjs-ws-auth:roles';
 
-export const DEFAULT_CREDENTIAL_SOURCES = ['header', 'subprotocol', 'cookie'] as const;
+export const DEFAULT_CREDENTIAL_SOURCES = ['ticket', 'header', 'subprotocol', 'cookie'] as const;
 export const DEFAULT_CREDENTIAL_NAME = 'access_token';
 export const DEFAULT_ROLES_CLAIM = 'roles';
 export const DEFAULT_VERIFY_TIMEOUT_MS = 5000;
+export const DEFAULT_TICKET_TTL_SECONDS = 30;

@@ -6,9 +6,25 @@ import { WsAuthConfig } from './ws-auth.config.js';
 import { WsAdapterCheck } from './adapter/adapter-check.js';
 import { WsAuthGuard } from './guards/ws-auth.guard.js';
 import { WsRolesGuard } from './guards/ws-roles.guard.js';
+import { MemoryTicketStore } from './tickets/memory-ticket-store.js';
+import { WsTicketService } from './tickets/ws-ticket.service.js';
+import { WsTicketStore } from './tickets/ws-ticket-store.js';
 
-const SHARED_PROVIDERS: Provider[] = [WsAuthConfig, WsAdapterCheck, WsAuthGuard, WsRolesGuard];
-const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsAuthGuard, WsRolesGuard];
+const ticketStoreProvider: Provider = {
+  provide: WsTicketStore,
+  useFactory: (options: WsAuthOptions) => options.tickets?.store ?? new MemoryTicketStore(options.tickets?.maxEntries),
+  inject: [WS_AUTH_OPTIONS],
+};
+
+const SHARED_PROVIDERS: Provider[] = [
+  ticketStoreProvider,
+  WsAuthConfig,
+  WsTicketService,
+  WsAdapterCheck,
+  WsAuthGuard,
+  WsRolesGuard,
+];
+const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsAuthGuard, WsRolesGuard];
 
 @Module({})
 export class WsAuthModule {

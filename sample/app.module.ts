@@ -1,6 +1,6 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
-import { WsAuthModule } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { RedisTicketStore, WsAuthModule } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { AuthController } from './auth.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import type { SampleConfig } from './sample.config.js';
@@ -26,6 +26,7 @@ export class AppModule {
             // A correctly signed token for a user that no longer exists is refused (401).
             validate: (claims) => users.findById(claims.sub),
             allowedOrigins: [`http://${config.host}:${config.port}`],
+            tickets: config.redisUrl ? { store: new RedisTicketStore({ url: config.redisUrl }) } : undefined,
           }),
         }),
       ],

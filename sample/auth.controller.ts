@@ -1,6 +1,7 @@
-import { Body, Controller, HttpCode, Inject, Post, Res, UnauthorizedException } from '@nestjs/common';
+import { Body, Controller, Headers, HttpCode, Inject, Post, Req, Res, UnauthorizedException } from '@nestjs/common';
 import { JwtService } from '@nestjs/jwt';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { WsTicketService } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { SAMPLE_CONFIG } from './sample.tokens.js';
 import type { SampleConfig } from './sample.config.js';
 import { UsersService } from './users.service.js';
@@ -10,6 +11,7 @@ export class AuthController {
   constructor(
     private readonly users: UsersService,
     private readonly jwt: JwtService,
+    private readonly tickets: WsTicketService,
     @Inject(SAMPLE_CONFIG) private readonly config: SampleConfig,
   ) {}
 
@@ -29,5 +31,15 @@ export class AuthController {
       maxAge: this.config.accessTokenTtlSeconds * 1000,
     });
     return { access_token: accessToken };
+  }
+
+  /** Trades the access token for a single-use ticket a browser can put in the socket URL. */
+  @Post('ws-ticket')
+  @HttpCode(200)
+  async wsTicket(@Headers('authorization') authorization: string | undefined, @Req() request: Request) {
+    const accessToken = /^bearer[ \t]+(\S+)$/i.exec(authorization ?? '')?.[1];
+    if (!accessToken) throw new UnauthorizedException();
+    const { ticket, expiresIn } = await this.tickets.issueForToken(accessToken, request);
+    return { ticket, expires_in: expiresIn };
   }
 }

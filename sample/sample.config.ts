@@ -5,11 +5,13 @@ export interface SampleConfig {
   host: string;
   jwtSecret: string;
   accessTokenTtlSeconds: number;
+  /** Several instances share tickets through Redis when set. */
+  redisUrl?: string;
 }
 
 const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
 
-/** Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S. */
+/** Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S, REDIS_URL. */
 export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEVELOPMENT_SECRET;
   if (!env.JWT_SECRET) {
@@ -20,5 +22,6 @@ export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sampl
     host: env.HOST ?? '127.0.0.1',
     jwtSecret,
     accessTokenTtlSeconds: Number(env.ACCESS_TOKEN_TTL_S ?? 900),
+    redisUrl: env.REDIS_URL || undefined,
   };
 }

@@ -10,10 +10,9 @@ import { attachIdentity, identityOfRequest, rememberForUpgrade } from '../identi
 import { refusalResponse } from '../refusals/refusal-response.js';
 import { toRefusal } from '../refusals/to-refusal.js';
 import type { WsRefusal } from '../refusals/ws-refusal.js';
-import { markInstalled } from './adapter-installation.js';
 import { relayException } from './exception-relay.js';
 
-type VerifyInfo = { origin?: string; secure: boolean; req: IncomingMessage };
+type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
 type ProtocolHandler = (protocols: Set<string>, request: IncomingMessage) => string | false;
 
@@ -45,13 +44,12 @@ export class WsAuthAdapter extends WsAdapter {
     });
     // Before Nest's own listener, so handleConnection and every handler see the identity.
     server.prependListener('connection', adoptIdentity);
-    markInstalled(this.httpServer);
     return server;
   }
 
   private verify(authenticator: HandshakeAuthenticator, info: VerifyInfo, done: VerifyCallback): void {
     authenticator
-      .authenticate(info.req, info.origin)
+      .authenticate(info.req)
       .then(
         (identity) => {
           rememberForUpgrade(info.req, identity);

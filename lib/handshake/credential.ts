@@ -35,11 +35,14 @@ export function takeCredential(
 
 type Reader = (request: IncomingMessage, names: CredentialNames) => string | undefined;
 
+const TICKET_PARAM = 'ticket';
+
 const READERS: Readonly<Record<WsCredentialSource, Reader>> = {
+  ticket: (request) => fromQuery(request, TICKET_PARAM),
   header: fromAuthorizationHeader,
   subprotocol: fromSubprotocol,
   cookie: (request, { cookieName }) => readCookie(request.headers.cookie, cookieName),
-  query: fromQuery,
+  query: (request, { queryParam }) => fromQuery(request, queryParam),
 };
 
 function fromAuthorizationHeader(request: IncomingMessage): string | undefined {
@@ -56,11 +59,11 @@ function fromSubprotocol(request: IncomingMessage): string | undefined {
   return tokens[0]?.slice(BEARER_PROTOCOL_PREFIX.length);
 }
 
-function fromQuery(request: IncomingMessage, { queryParam }: CredentialNames): string | undefined {
+function fromQuery(request: IncomingMessage, name: string): string | undefined {
   const url = request.url ?? '';
   const start = url.indexOf('?');
   if (start === -1) return undefined;
-  const values = new URLSearchParams(url.slice(start + 1)).getAll(queryParam);
+  const values = new URLSearchParams(url.slice(start + 1)).getAll(name);
   if (values.length > 1) throw new WsRefusal('ambiguous_credential');
   return values[0];
 }

@@ -1,13 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type {
-  WsAuthenticated,
-  WsAuthenticateFn,
-  WsCredentialSource,
-  WsValidateFn,
-} from '../ws-auth-options.interface.js';
+import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
-import type { JwtVerifier } from '../jwt/jwt-verifier.js';
-import { readRoles } from '../identity/claim-path.js';
+import { identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
+import type { TicketBook } from '../tickets/ticket-book.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { hasDuplicateAuthorization, takeCredential, type CredentialNames } from './credential.js';
 import { withDeadline } from './deadline.js';
@@ -17,10 +12,9 @@ export interface HandshakeSettings {
   readonly origins: OriginPolicy;
   readonly sources: readonly WsCredentialSource[];
   readonly names: CredentialNames;
-  readonly rolesClaim: string;
   readonly verifyTimeoutMs: number;
-  readonly verifier?: JwtVerifier;
-  readonly validate?: WsValidateFn;
+  readonly jwt?: JwtIdentitySettings;
+  readonly tickets: TicketBook;
   readonly authenticate?: WsAuthenticateFn;
 }
 
@@ -31,30 +25,29 @@ export interface HandshakeSettings {
 export class HandshakeAuthenticator {
   constructor(readonly settings: HandshakeSettings) {}
 
-  async authenticate(request: IncomingMessage, origin: string | undefined): Promise<WsIdentity> {
+  async authenticate(request: IncomingMessage): Promise<WsIdentity> {
+    const { host, origin } = request.headers;
+    // RFC 9112 section 3.2 and RFC 6455 section 4.1 require Host; Node does not enforce it on upgrades.
+    if (!host) throw new WsRefusal('malformed_request');
     // The Origin check comes first so a cross-site page learns nothing about its credential.
-    if (!this.settings.origins.permits(origin, request.headers.host)) throw new WsRefusal('origin_not_allowed');
+    // Both headers are checked: ws reads Sec-WebSocket-Origin alone for version 8 handshakes.
+    const legacyOrigin = request.headers['sec-websocket-origin'] as string | undefined;
+    if (!this.settings.origins.permits(origin, host) || !this.settings.origins.permits(legacyOrigin, host)) {
+      throw new WsRefusal('origin_not_allowed');
+    }
     if (hasDuplicateAuthorization(request)) throw new WsRefusal('ambiguous_credential');
     return withDeadline(this.identify(request), this.settings.verifyTimeoutMs);
   }
 
   private async identify(request: IncomingMessage): Promise<WsIdentity> {
-    const { authenticate, sources, names, verifier, validate, rolesClaim } = this.settings;
+    const { authenticate, sources, names, jwt, tickets } = this.settings;
     if (authenticate) return identityFromAuthenticated(await authenticate(request));
 
     const credential = takeCredential(request, sources, names);
     if (!credential) throw new WsRefusal('missing_credential');
-    const claims = await verifier!.verify(credential.token);
-    const user = validate ? await validate(claims, request) : claims;
-    if (user === null || user === undefined) throw new WsRefusal('invalid_credential');
-    return {
-      user,
-      subject: claims.sub,
-      roles: readRoles(claims, rolesClaim),
-      claims,
-      expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
-      source: credential.source,
-    };
+    // A ticket was checked when it was issued; redeeming it is all that is left to do.
+    if (credential.source === 'ticket') return tickets.redeem(credential.token);
+    return identityFromJwt(credential.token, credential.source, request, jwt!);
   }
 }
 

@@ -40,6 +40,9 @@ function parseOrigin(value: string): URL | undefined {
 
 function normalizeAllowedOrigin(value: string): string {
   const url = tryUrl(value);
+  if (value.includes('*')) {
+    throw new Error(`WsAuthModule: allowedOrigins entry "${value}" has a wildcard; list every origin exactly.`);
+  }
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin === 'null') {
     throw new Error(`WsAuthModule: allowedOrigins entry "${value}" is not an http(s) origin.`);
   }

@@ -1,18 +1,25 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import type { Algorithm } from 'jsonwebtoken';
-import type { WsAuthJwtOptions } from '../ws-auth-options.interface.js';
+import type { WsAuthJwtOptions, WsJwtAlgorithm } from '../ws-auth-options.interface.js';
 
-const HMAC = new Set<Algorithm>(['HS256', 'HS384', 'HS512']);
+const HMAC = new Set<WsJwtAlgorithm>(['HS256', 'HS384', 'HS512']);
 
-const DEFAULT_ALGORITHMS: Readonly<Record<string, Algorithm[]>> = {
-  rsa: ['RS256'],
-  'rsa-pss': ['PS256'],
-  ec: ['ES256'],
+// Which algorithms each key can verify. ECDSA is tied to its curve (RFC 7518 section 3.4).
+const ALGORITHMS_BY_KEY: Readonly<Record<string, readonly WsJwtAlgorithm[]>> = {
+  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+  'rsa-pss': ['PS256', 'PS384', 'PS512'],
+  'ec:prime256v1': ['ES256'],
+  'ec:secp384r1': ['ES384'],
+  'ec:secp521r1': ['ES512'],
 };
+
+function keyFamily(key: KeyObject): string {
+  const type = key.asymmetricKeyType ?? '';
+  return type === 'ec' ? `ec:${key.asymmetricKeyDetails?.namedCurve}` : type;
+}
 
 export interface JwtKey {
   readonly key: KeyObject;
-  readonly algorithms: Algorithm[];
+  readonly algorithms: WsJwtAlgorithm[];
 }
 
 function fail(message: string): never {
@@ -46,9 +53,14 @@ export function createJwtKey(options: WsAuthJwtOptions): JwtKey {
   } catch {
     fail('jwt.publicKey is not a valid PEM public key.');
   }
-  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS[key.asymmetricKeyType ?? ''];
-  if (!algorithms) fail(`no default algorithm for a ${key.asymmetricKeyType} key; set jwt.algorithms.`);
+  const family = keyFamily(key);
+  const usable = ALGORITHMS_BY_KEY[family];
+  // jsonwebtoken 9 has no EdDSA, and an unknown curve cannot be pinned safely.
+  if (!usable) fail(`a ${family} public key is not supported; use an RSA or a P-256/384/521 EC key.`);
+  const algorithms = options.algorithms ?? [usable[0]];
   const hmac = algorithms.filter((alg) => HMAC.has(alg));
   if (hmac.length) fail(`jwt.publicKey cannot verify ${hmac.join(', ')}; HMAC needs jwt.secret.`);
+  const foreign = algorithms.filter((alg) => !usable.includes(alg));
+  if (foreign.length) fail(`a ${family} public key cannot verify ${foreign.join(', ')}.`);
   return { key, algorithms };
 }

@@ -87,6 +87,14 @@ describe('handshake authentication', () => {
     assert.deepEqual(JSON.parse(outcome.body), { error: 'unauthorized', reason: 'missing_credential' });
   });
 
+  it('logs one debug line per refusal with the reason and the peer, never the URL', async () => {
+    const before = app.logs.lines.length;
+    await openSocket(app.url('/chat?access_token=secret-in-url'));
+    const added = app.logs.lines.slice(before);
+    assert.deepEqual(added, ['debug Refused WebSocket upgrade: missing_credential (401) from 127.0.0.1 WsAuth']);
+    assert.ok(!app.logs.text().includes('secret-in-url'));
+  });
+
   it('does not fall back to another source when the first present one is bad', async () => {
     const outcome = await openSocket(app.url('/chat'), {
       headers: { Authorization: 'Bearer not.a.token', Cookie: `access_token=${signToken()}` },

@@ -16,7 +16,12 @@ export async function startTestApp(module: any, options: { adapter?: boolean } =
   const logs = new LogCapture();
   const app = await NestFactory.create(module, { logger: logs, abortOnError: false });
   if (options.adapter !== false) app.useWebSocketAdapter(new WsAuthAdapter(app));
-  await app.listen(0, '127.0.0.1');
+  try {
+    await app.listen(0, '127.0.0.1');
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {

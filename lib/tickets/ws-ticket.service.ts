@@ -1,0 +1,36 @@
+import type { IncomingMessage } from 'node:http';
+import { HttpException, Injectable } from '@nestjs/common';
+import type { WsIdentity } from '../identity/ws-identity.js';
+import { WsRefusal } from '../refusals/ws-refusal.js';
+import { toRefusal } from '../refusals/to-refusal.js';
+import { WsAuthConfig } from '../ws-auth.config.js';
+import type { IssuedTicket } from './ticket-book.js';
+
+/**
+ * Trades an access token for a short-lived, single-use ticket that a browser can put in a
+ * WebSocket URL (`?ticket=`), where a long-lived token must never go. Used from HTTP
+ * controllers, so failures are HttpExceptions carrying the refusal's status and fixed body.
+ */
+@Injectable()
+export class WsTicketService {
+  constructor(private readonly config: WsAuthConfig) {}
+
+  /** Verifies `accessToken` as the handshake would (JWT, then `validate()`), then issues. */
+  async issueForToken(accessToken: string, request: IncomingMessage): Promise<IssuedTicket> {
+    return this.answer(async () => this.config.tickets.issue(await this.config.identityFromToken(accessToken, request)));
+  }
+
+  /** Issues for an identity the app has already established. */
+  issue(identity: WsIdentity): Promise<IssuedTicket> {
+    return this.answer(() => this.config.tickets.issue(identity));
+  }
+
+  private async answer(work: () => Promise<IssuedTicket>): Promise<IssuedTicket> {
+    try {
+      return await work();
+    } catch (error) {
+      const refusal: WsRefusal = toRefusal(error);
+      throw new HttpException(JSON.parse(refusal.toBody()), refusal.status);
+    }
+  }
+}
