@@ -29,3 +29,11 @@ export type { IssuedTicket } from './tickets/ticket-book.js';
 export { WsTicketStore } from './tickets/ws-ticket-store.js';
 export { MemoryTicketStore } from './tickets/memory-ticket-store.js';
 export { RedisTicketStore, type RedisTicketClient, type RedisTicketStoreOptions } from './tickets/redis-ticket-store.js';
+export { WsConnections, type WsConnection } from './connections/ws-connections.service.js';
+export {
+  LocalConnectionBus,
+  WsConnectionBus,
+  type WsDisconnectCommand,
+  type WsDisconnectListener,
+} from './connections/ws-connection-bus.js';
+export { RedisConnectionBus, type RedisConnectionBusOptions } from './connections/redis-connection-bus.js';

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { ModuleMetadata } from '@nestjs/common';
 import type { WsTicketStore } from './tickets/ws-ticket-store.js';
+import type { WsConnectionBus } from './connections/ws-connection-bus.js';
 
 /** Where a credential may be read from during the upgrade, in the order given. */
 export type WsCredentialSource = 'ticket' | 'header' | 'subprotocol' | 'cookie' | 'query';
@@ -89,6 +90,22 @@ export interface WsAuthOptions<User = unknown> {
   /** Deadline for credential verification and `validate()`. Default 5000 ms; 503 when it passes. */
   verifyTimeoutMs?: number;
   tickets?: WsTicketOptions;
+  /**
+   * `handshake` (default): credentials are checked during the upgrade. `in-band`: the upgrade
+   * checks Host and Origin only, and the client must send
+   * `{"event":"authenticate","data":{"token":"<jwt>"}}` within `authTimeoutMs` (close 4408).
+   */
+  mode?: 'handshake' | 'in-band';
+  /** In-band: time allowed to authenticate. Default 5000 ms. */
+  authTimeoutMs?: number;
+  /** In-band: largest frame accepted before authentication. Default 16 KiB (close 1009). */
+  maxPreAuthBytes?: number;
+  /** In-band: sockets allowed to wait for authentication at once; more get 503. Default 1000. */
+  maxPendingAuthentications?: number;
+  /** `token_expiring` is sent this long before `exp`; 0 disables it. Default 60000 ms. */
+  expiryWarningMs?: number;
+  /** Carries `WsConnections.disconnect()` to every instance. Default: this process only. */
+  connectionBus?: WsConnectionBus;
 }
 
 export interface WsTicketOptions {
@@ -104,7 +121,18 @@ export interface WsTicketOptions {
 export type WsAuthGatewayOptions<User = unknown> = Partial<
   Pick<
     WsAuthOptions<User>,
-    'validate' | 'authenticate' | 'credentials' | 'cookieName' | 'queryParam' | 'allowedOrigins' | 'rolesClaim' | 'verifyTimeoutMs'
+    | 'validate'
+    | 'authenticate'
+    | 'credentials'
+    | 'cookieName'
+    | 'queryParam'
+    | 'allowedOrigins'
+    | 'rolesClaim'
+    | 'verifyTimeoutMs'
+    | 'mode'
+    | 'authTimeoutMs'
+    | 'maxPreAuthBytes'
+    | 'expiryWarningMs'
   >
 >;
 

@@ -2,8 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import type { WsAuthGatewayOptions, WsAuthOptions, WsCredentialSource } from './ws-auth-options.interface.js';
 import {
+  DEFAULT_AUTH_TIMEOUT_MS,
   DEFAULT_CREDENTIAL_NAME,
   DEFAULT_CREDENTIAL_SOURCES,
+  DEFAULT_EXPIRY_WARNING_MS,
+  DEFAULT_MAX_PENDING_AUTHENTICATIONS,
+  DEFAULT_MAX_PRE_AUTH_BYTES,
   DEFAULT_ROLES_CLAIM,
   DEFAULT_TICKET_TTL_SECONDS,
   DEFAULT_VERIFY_TIMEOUT_MS,
@@ -57,7 +61,13 @@ export class WsAuthConfig {
     const ticketTtlSeconds = options.tickets?.ttlSeconds ?? DEFAULT_TICKET_TTL_SECONDS;
     checkPositive('tickets.ttlSeconds', ticketTtlSeconds);
     this.tickets = new TicketBook(ticketStore, ticketTtlSeconds * 1000);
+    checkPositive('maxPendingAuthentications', this.maxPendingAuthentications);
     this.authenticatorFor(undefined);
+  }
+
+  /** In-band sockets allowed to wait for authentication at once, across gateways. */
+  get maxPendingAuthentications(): number {
+    return this.options.maxPendingAuthentications ?? DEFAULT_MAX_PENDING_AUTHENTICATIONS;
   }
 
   /** The identity a bearer token stands for under the module options (verify, then validate). */
@@ -78,8 +88,21 @@ export class WsAuthConfig {
     const verifyTimeoutMs = merged.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
     checkPositive('verifyTimeoutMs', verifyTimeoutMs);
     if (!merged.authenticate && !this.verifier) fail('a gateway without authenticate needs the module jwt options.');
+    const mode = merged.mode ?? 'handshake';
+    if (mode !== 'handshake' && mode !== 'in-band') fail(`unknown mode "${String(mode)}".`);
+    if (mode === 'in-band' && !this.verifier) fail('in-band authentication verifies JWTs: set the module jwt options.');
+    const authTimeoutMs = merged.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
+    const maxPreAuthBytes = merged.maxPreAuthBytes ?? DEFAULT_MAX_PRE_AUTH_BYTES;
+    const expiryWarningMs = merged.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS;
+    checkPositive('authTimeoutMs', authTimeoutMs);
+    checkPositive('maxPreAuthBytes', maxPreAuthBytes);
+    if (!Number.isFinite(expiryWarningMs) || expiryWarningMs < 0) fail('expiryWarningMs must be 0 or more.');
 
     return new HandshakeAuthenticator({
+      mode,
+      authTimeoutMs,
+      maxPreAuthBytes,
+      expiryWarningMs,
       origins: new OriginPolicy(merged.allowedOrigins),
       sources,
       names: { cookieName, queryParam },

@@ -9,3 +9,7 @@ export const DEFAULT_CREDENTIAL_NAME = 'access_token';
 export const DEFAULT_ROLES_CLAIM = 'roles';
 export const DEFAULT_VERIFY_TIMEOUT_MS = 5000;
 export const DEFAULT_TICKET_TTL_SECONDS = 30;
+export const DEFAULT_AUTH_TIMEOUT_MS = 5000;
+export const DEFAULT_MAX_PRE_AUTH_BYTES = 16 * 1024;
+export const DEFAULT_MAX_PENDING_AUTHENTICATIONS = 1000;
+export const DEFAULT_EXPIRY_WARNING_MS = 60_000;

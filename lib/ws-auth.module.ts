@@ -9,6 +9,8 @@ import { WsRolesGuard } from './guards/ws-roles.guard.js';
 import { MemoryTicketStore } from './tickets/memory-ticket-store.js';
 import { WsTicketService } from './tickets/ws-ticket.service.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
+import { LocalConnectionBus, WsConnectionBus } from './connections/ws-connection-bus.js';
+import { WsConnections } from './connections/ws-connections.service.js';
 
 const ticketStoreProvider: Provider = {
   provide: WsTicketStore,
@@ -16,15 +18,23 @@ const ticketStoreProvider: Provider = {
   inject: [WS_AUTH_OPTIONS],
 };
 
+const connectionBusProvider: Provider = {
+  provide: WsConnectionBus,
+  useFactory: (options: WsAuthOptions) => options.connectionBus ?? new LocalConnectionBus(),
+  inject: [WS_AUTH_OPTIONS],
+};
+
 const SHARED_PROVIDERS: Provider[] = [
   ticketStoreProvider,
+  connectionBusProvider,
+  WsConnections,
   WsAuthConfig,
   WsTicketService,
   WsAdapterCheck,
   WsAuthGuard,
   WsRolesGuard,
 ];
-const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsAuthGuard, WsRolesGuard];
+const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsConnections, WsAuthGuard, WsRolesGuard];
 
 @Module({})
 export class WsAuthModule {

@@ -6,23 +6,33 @@ import type { WsAuthGatewayOptions } from '../ws-auth-options.interface.js';
 import { WsAuthConfig } from '../ws-auth.config.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
 import { selectableProtocols } from '../handshake/subprotocol.js';
-import { attachIdentity, identityOfRequest, rememberForUpgrade } from '../identity/identity-store.js';
+import { identityOfRequest, rememberForUpgrade } from '../identity/identity-store.js';
+import type { WsIdentity } from '../identity/ws-identity.js';
 import { refusalResponse } from '../refusals/refusal-response.js';
 import { toRefusal } from '../refusals/to-refusal.js';
-import type { WsRefusal } from '../refusals/ws-refusal.js';
+import { WsRefusal } from '../refusals/ws-refusal.js';
+import { closeWith, sendEvent } from '../connections/close-with.js';
+import { sessionOf } from '../connections/connection-session.js';
+import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in-band-authentication.js';
+import { WsConnections } from '../connections/ws-connections.service.js';
 import { relayException } from './exception-relay.js';
 
 type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
 type ProtocolHandler = (protocols: Set<string>, request: IncomingMessage) => string | false;
+type MessageHandler = { message: unknown; methodName?: string; callback: (...args: any[]) => any };
 
 /**
  * WsAdapter that authenticates every upgrade before a socket exists. It hooks in only
- * through options `ws` documents (`verifyClient` in its async form, `handleProtocols`),
- * so it behaves the same on Nest 11 and 12 and on every server layout Nest creates.
+ * through options `ws` documents (`verifyClient` in its async form, `handleProtocols`) and
+ * public adapter methods, so it behaves the same on Nest 11 and 12 and on every server
+ * layout Nest creates.
  */
 export class WsAuthAdapter extends WsAdapter {
   private readonly authLogger = new Logger('WsAuth');
+  private readonly gateways = new WeakMap<object, HandshakeAuthenticator>();
+  private pendingAuthentications = 0;
+  private resolved?: { config: WsAuthConfig; connections: WsConnections };
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -36,23 +46,56 @@ export class WsAuthAdapter extends WsAdapter {
     if (gatewayOptions.verifyClient) {
       throw new Error('WsAuthAdapter: "verifyClient" is owned by WsAuthAdapter; use wsAuth.authenticate instead.');
     }
-    const authenticator = this.app.get(WsAuthConfig, { strict: false }).authenticatorFor(wsAuth);
+    const authenticator = this.services().config.authenticatorFor(wsAuth);
     const server: WebSocketServer = super.create(port, {
       ...gatewayOptions,
       verifyClient: (info: VerifyInfo, done: VerifyCallback) => this.verify(authenticator, info, done),
       handleProtocols: withoutCredentials(gatewayOptions.handleProtocols),
     });
+    this.gateways.set(server, authenticator);
     // Before Nest's own listener, so handleConnection and every handler see the identity.
-    server.prependListener('connection', adoptIdentity);
+    server.prependListener('connection', (socket: WebSocket, request: IncomingMessage) =>
+      this.accept(authenticator, socket, request),
+    );
     return server;
   }
 
+  /** In-band gateways hear of a connection only once it has authenticated. */
+  override bindClientConnect(server: any, callback: (...args: any[]) => void): void {
+    if (this.gateways.get(server)?.settings.mode !== 'in-band') return super.bindClientConnect(server, callback);
+    server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
+      const pending = pendingAuthenticationOf(socket);
+      if (pending) pending.deferred = () => callback(socket, request);
+    });
+  }
+
+  /**
+   * Adds `authenticate` (refresh over the open socket) to the gateway's handlers, so
+   * Nest's own dispatch routes it and no frame is parsed twice.
+   */
+  override bindMessageHandlers(client: WebSocket, handlers: MessageHandler[], transform: (data: any) => any): void {
+    const own = handlers.some((handler) => handler.message === 'authenticate');
+    const refresh: MessageHandler = {
+      message: 'authenticate',
+      methodName: 'authenticate',
+      callback: (data: unknown) => void this.refresh(client, data),
+    };
+    super.bindMessageHandlers(client, (own ? handlers : [...handlers, refresh]) as any, transform);
+  }
+
+  private services() {
+    this.resolved ??= {
+      config: this.app.get(WsAuthConfig, { strict: false }),
+      connections: this.app.get(WsConnections, { strict: false }),
+    };
+    return this.resolved;
+  }
+
   private verify(authenticator: HandshakeAuthenticator, info: VerifyInfo, done: VerifyCallback): void {
-    authenticator
-      .authenticate(info.req)
+    this.authenticateUpgrade(authenticator, info.req)
       .then(
         (identity) => {
-          rememberForUpgrade(info.req, identity);
+          if (identity) rememberForUpgrade(info.req, identity);
           done(true);
         },
         (error: unknown) => {
@@ -70,6 +113,54 @@ export class WsAuthAdapter extends WsAdapter {
       });
   }
 
+  private async authenticateUpgrade(authenticator: HandshakeAuthenticator, request: IncomingMessage): Promise<WsIdentity | undefined> {
+    if (authenticator.settings.mode === 'handshake') return authenticator.authenticate(request);
+    authenticator.admit(request);
+    // Sockets that have not authenticated yet hold memory; their number is bounded.
+    if (this.pendingAuthentications >= this.services().config.maxPendingAuthentications) {
+      throw new WsRefusal('too_many_pending');
+    }
+    return undefined;
+  }
+
+  private accept(authenticator: HandshakeAuthenticator, socket: WebSocket, request: IncomingMessage): void {
+    socket.on('exception', relayException);
+    if (authenticator.settings.mode === 'in-band') {
+      this.pendingAuthentications++;
+      const onSettled = () => this.pendingAuthentications--;
+      new InBandAuthentication(socket, request, authenticator, this.onInBandAuthenticated, onSettled).start();
+      return;
+    }
+    const identity = identityOfRequest(request);
+    // Only our verifyClient lets an upgrade through, so this is unreachable; fail closed anyway.
+    if (!identity) return void socket.terminate();
+    this.services().connections.track(socket, identity, request, authenticator);
+  }
+
+  private readonly onInBandAuthenticated = (auth: InBandAuthentication, identity: WsIdentity): void => {
+    this.services().connections.track(auth.socket, identity, auth.request, auth.authenticator);
+    sendEvent(auth.socket, 'authenticated', { expiresAt: identity.expiresAt ?? null });
+    auth.deferred?.();
+  };
+
+  /** `authenticate` on an authenticated socket: same subject, fresh claims and expiry. */
+  private async refresh(client: WebSocket, data: unknown): Promise<void> {
+    const session = sessionOf(client);
+    if (!session) return closeWith(client, 'invalid_credential');
+    const token = (data as { token?: unknown } | null | undefined)?.token;
+    if (typeof token !== 'string') return closeWith(client, 'invalid_credential');
+    let identity: WsIdentity;
+    try {
+      identity = await session.authenticator.identifyToken(token, session.request, 'message');
+    } catch (error) {
+      return closeWith(client, toRefusal(error));
+    }
+    if (sessionOf(client) !== session) return;
+    if (identity.subject !== session.identity.subject) return closeWith(client, 'subject_changed');
+    session.replace(identity);
+    sendEvent(client, 'authenticated', { expiresAt: identity.expiresAt ?? null });
+  }
+
   private logRefusal(refusal: WsRefusal, request: IncomingMessage, cause: unknown): void {
     // Only the reason, the status and the peer: never the URL (it may carry a credential).
     if (refusal.reason === 'internal_error') {
@@ -79,14 +170,6 @@ export class WsAuthAdapter extends WsAdapter {
       `Refused WebSocket upgrade: ${refusal.reason} (${refusal.status}) from ${request.socket.remoteAddress}`,
     );
   }
-}
-
-function adoptIdentity(socket: WebSocket, request: IncomingMessage): void {
-  const identity = identityOfRequest(request);
-  // Only our verifyClient lets an upgrade through, so this is unreachable; fail closed anyway.
-  if (!identity) return void socket.terminate();
-  attachIdentity(socket, identity);
-  socket.on('exception', relayException);
 }
 
 function withoutCredentials(appHandler?: ProtocolHandler): ProtocolHandler {

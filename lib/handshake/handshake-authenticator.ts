@@ -9,6 +9,11 @@ import { withDeadline } from './deadline.js';
 import type { OriginPolicy } from './origin-policy.js';
 
 export interface HandshakeSettings {
+  /** `in-band`: the upgrade checks Host and Origin only; the client sends `authenticate`. */
+  readonly mode: 'handshake' | 'in-band';
+  readonly authTimeoutMs: number;
+  readonly maxPreAuthBytes: number;
+  readonly expiryWarningMs: number;
   readonly origins: OriginPolicy;
   readonly sources: readonly WsCredentialSource[];
   readonly names: CredentialNames;
@@ -26,6 +31,13 @@ export class HandshakeAuthenticator {
   constructor(readonly settings: HandshakeSettings) {}
 
   async authenticate(request: IncomingMessage): Promise<WsIdentity> {
+    this.admit(request);
+    if (hasDuplicateAuthorization(request)) throw new WsRefusal('ambiguous_credential');
+    return withDeadline(this.identify(request), this.settings.verifyTimeoutMs);
+  }
+
+  /** Checks that hold for every upgrade, in-band gateways included. */
+  admit(request: IncomingMessage): void {
     const { host, origin } = request.headers;
     // RFC 9112 section 3.2 and RFC 6455 section 4.1 require Host; Node does not enforce it on upgrades.
     if (!host) throw new WsRefusal('malformed_request');
@@ -35,8 +47,12 @@ export class HandshakeAuthenticator {
     if (!this.settings.origins.permits(origin, host) || !this.settings.origins.permits(legacyOrigin, host)) {
       throw new WsRefusal('origin_not_allowed');
     }
-    if (hasDuplicateAuthorization(request)) throw new WsRefusal('ambiguous_credential');
-    return withDeadline(this.identify(request), this.settings.verifyTimeoutMs);
+  }
+
+  /** A bearer token sent over an open socket (in-band `authenticate`, or a refresh). */
+  identifyToken(token: string, request: IncomingMessage, source: WsIdentity['source']): Promise<WsIdentity> {
+    if (!this.settings.jwt) return Promise.reject(new WsRefusal('invalid_credential'));
+    return withDeadline(identityFromJwt(token, source, request, this.settings.jwt), this.settings.verifyTimeoutMs);
   }
 
   private async identify(request: IncomingMessage): Promise<WsIdentity> {

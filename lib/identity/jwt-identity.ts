@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { WsCredentialSource, WsValidateFn } from '../ws-auth-options.interface.js';
+import type { WsValidateFn } from '../ws-auth-options.interface.js';
 import type { JwtVerifier } from '../jwt/jwt-verifier.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { readRoles } from './claim-path.js';
@@ -14,7 +14,7 @@ export interface JwtIdentitySettings {
 /** Verify, then validate: the identity a bearer token stands for, or a refusal. */
 export async function identityFromJwt(
   token: string,
-  source: WsCredentialSource,
+  source: WsIdentity['source'],
   request: IncomingMessage,
   { verifier, validate, rolesClaim }: JwtIdentitySettings,
 ): Promise<WsIdentity> {

@@ -9,6 +9,10 @@ export type WsRefusalReason =
   | 'malformed_request'
   | 'origin_not_allowed'
   | 'forbidden'
+  | 'revoked'
+  | 'subject_changed'
+  | 'authentication_timeout'
+  | 'too_many_pending'
   | 'verification_timeout'
   | 'unavailable'
   | 'internal_error';
@@ -16,7 +20,7 @@ export type WsRefusalReason =
 interface RefusalRule {
   readonly status: number;
   readonly closeCode: number;
-  readonly code: 'unauthorized' | 'forbidden' | 'bad_request' | 'unavailable' | 'internal_error';
+  readonly code: 'unauthorized' | 'forbidden' | 'bad_request' | 'timeout' | 'unavailable' | 'internal_error';
   readonly message: string;
 }
 
@@ -30,6 +34,10 @@ const RULES: Readonly<Record<WsRefusalReason, RefusalRule>> = {
   malformed_request: { status: 400, closeCode: 4400, code: 'bad_request', message: 'Bad Request' },
   origin_not_allowed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
   forbidden: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
+  revoked: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Revoked' },
+  subject_changed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
+  authentication_timeout: { status: 408, closeCode: 4408, code: 'timeout', message: 'Authentication Timeout' },
+  too_many_pending: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
   verification_timeout: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
   unavailable: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
   internal_error: { status: 500, closeCode: 1011, code: 'internal_error', message: 'Internal Server Error' },

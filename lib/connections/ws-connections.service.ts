@@ -1,0 +1,72 @@
+import type { IncomingMessage } from 'node:http';
+import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import type { WebSocket } from 'ws';
+import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
+import type { WsIdentity } from '../identity/ws-identity.js';
+import { closeWith } from './close-with.js';
+import { ConnectionRegistry } from './connection-registry.js';
+import { ConnectionSession, sessionOf } from './connection-session.js';
+import { WsConnectionBus } from './ws-connection-bus.js';
+
+export interface WsConnection<User = unknown> {
+  readonly client: WebSocket;
+  readonly identity: WsIdentity<User>;
+}
+
+const DEFAULT_REASON = 'Revoked';
+
+/**
+ * The open authenticated connections of this instance, across every gateway, and the one
+ * place to revoke them: `disconnect(subject)` closes the subject's sockets here with 4403
+ * and tells every other instance to do the same through the configured bus.
+ */
+@Injectable()
+export class WsConnections implements OnModuleInit {
+  private readonly logger = new Logger('WsAuth');
+  private readonly registry = new ConnectionRegistry();
+
+  constructor(private readonly bus: WsConnectionBus) {}
+
+  async onModuleInit(): Promise<void> {
+    await this.bus.subscribe((command) => this.closeLocal(command.subject, command.reason));
+  }
+
+  list<User = unknown>(subject?: string): WsConnection<User>[] {
+    const sockets = subject === undefined ? this.registry.all() : this.registry.of(subject);
+    const connections: WsConnection<User>[] = [];
+    for (const client of sockets) {
+      const session = sessionOf(client);
+      if (session) connections.push({ client, identity: session.identity as WsIdentity<User> });
+    }
+    return connections;
+  }
+
+  count(subject?: string): number {
+    return subject === undefined ? this.registry.size : this.registry.of(subject).size;
+  }
+
+  /** Closes every socket of `subject` on every instance; resolves with how many were open here. */
+  async disconnect(subject: string, reason = DEFAULT_REASON): Promise<number> {
+    const closed = this.closeLocal(subject, reason);
+    try {
+      await this.bus.publish({ subject, reason });
+    } catch (error) {
+      this.logger.error(`Could not tell other instances to disconnect a subject: ${(error as Error)?.name}`);
+      throw error;
+    }
+    return closed;
+  }
+
+  /** @internal Called by WsAuthAdapter once a connection is authenticated. */
+  track(socket: WebSocket, identity: WsIdentity, request: IncomingMessage, authenticator: HandshakeAuthenticator): ConnectionSession {
+    const session = new ConnectionSession(socket, identity, request, authenticator, this.registry);
+    session.open();
+    return session;
+  }
+
+  private closeLocal(subject: string, reason: string): number {
+    const sockets = [...this.registry.of(subject)];
+    for (const socket of sockets) closeWith(socket, 'revoked', reason);
+    return sockets.length;
+  }
+}

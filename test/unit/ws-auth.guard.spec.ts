@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { attachIdentity } from '../../lib/identity/identity-store.js';
+import { Roles, WsAuthException, WsAuthGuard, WsRolesGuard, type WsIdentity } from '../../lib/index.js';
+
+class Handlers {
+  @Roles('admin')
+  admin() {}
+
+  open() {}
+}
+
+function wsContext(client: object, handler: keyof Handlers = 'open', type = 'ws'): ExecutionContext {
+  return {
+    getType: () => type,
+    switchToWs: () => ({ getClient: () => client, getData: () => undefined, getPattern: () => 'x' }),
+    getHandler: () => Handlers.prototype[handler],
+    getClass: () => Handlers,
+  } as unknown as ExecutionContext;
+}
+
+function clientWith(identity: Partial<WsIdentity>): object {
+  const client = {};
+  attachIdentity(client, { user: {}, roles: [], claims: {}, source: 'header', ...identity });
+  return client;
+}
+
+const codeOf = (code: string) => (error: unknown) => error instanceof WsAuthException && (error.getError() as { code: string }).code === code;
+
+describe('WsAuthGuard', () => {
+  const guard = new WsAuthGuard();
+
+  it('passes an authenticated, unexpired connection', () => {
+    assert.equal(guard.canActivate(wsContext(clientWith({ expiresAt: Date.now() + 10_000 }))), true);
+  });
+
+  it('refuses a connection without identity as unauthorized', () => {
+    assert.throws(() => guard.canActivate(wsContext({})), codeOf('unauthorized'));
+  });
+
+  it('refuses an identity whose expiry has passed, even before the socket is closed', () => {
+    assert.throws(() => guard.canActivate(wsContext(clientWith({ expiresAt: Date.now() - 1 }))), codeOf('unauthorized'));
+  });
+
+  it('leaves HTTP and RPC contexts to their own guards', () => {
+    assert.equal(guard.canActivate(wsContext({}, 'open', 'http')), true);
+  });
+});
+
+describe('WsRolesGuard', () => {
+  const guard = new WsRolesGuard(new Reflector());
+
+  it('lets an authenticated connection call a handler without @Roles', () => {
+    assert.equal(guard.canActivate(wsContext(clientWith({}), 'open')), true);
+  });
+
+  it('requires one of the roles of the handler', () => {
+    assert.equal(guard.canActivate(wsContext(clientWith({ roles: ['admin'] }), 'admin')), true);
+    assert.throws(() => guard.canActivate(wsContext(clientWith({ roles: ['user'] }), 'admin')), codeOf('forbidden'));
+  });
+
+  it('refuses an unauthenticated connection as unauthorized, not forbidden', () => {
+    assert.throws(() => guard.canActivate(wsContext({}, 'admin')), codeOf('unauthorized'));
+  });
+});
