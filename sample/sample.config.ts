@@ -5,13 +5,20 @@ export interface SampleConfig {
   host: string;
   jwtSecret: string;
   accessTokenTtlSeconds: number;
-  /** Several instances share tickets through Redis when set. */
+  /** In-band gateways close unauthenticated sockets after this long (4408). */
+  authTimeoutMs: number;
+  /** `token_expiring` is sent this long before a token's `exp`. */
+  expiryWarningMs: number;
+  /** Several instances share tickets and disconnects through Redis when set. */
   redisUrl?: string;
 }
 
 const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
 
-/** Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S, REDIS_URL. */
+/**
+ * Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S,
+ * WS_AUTH_TIMEOUT_MS, WS_EXPIRY_WARNING_MS, REDIS_URL.
+ */
 export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEVELOPMENT_SECRET;
   if (!env.JWT_SECRET) {
@@ -22,6 +29,8 @@ export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sampl
     host: env.HOST ?? '127.0.0.1',
     jwtSecret,
     accessTokenTtlSeconds: Number(env.ACCESS_TOKEN_TTL_S ?? 900),
+    authTimeoutMs: Number(env.WS_AUTH_TIMEOUT_MS ?? 5000),
+    expiryWarningMs: Number(env.WS_EXPIRY_WARNING_MS ?? 60_000),
     redisUrl: env.REDIS_URL || undefined,
   };
 }

@@ -26,6 +26,11 @@ export class UsersService {
     return user && publicView(user);
   }
 
+  findByUsername(username: unknown): SampleUser | undefined {
+    const user = USERS.find((candidate) => candidate.username === username);
+    return user && publicView(user);
+  }
+
   checkPassword(username: unknown, password: unknown): SampleUser | undefined {
     if (typeof username !== 'string' || typeof password !== 'string') return undefined;
     const user = USERS.find((candidate) => candidate.username === username);

@@ -4,8 +4,9 @@ import type { WsIdentity } from '../identity/ws-identity.js';
 import { WsAuthException } from '../refusals/ws-auth.exception.js';
 
 /**
- * Requires an authenticated, unexpired connection. Only WebSocket contexts are judged, so the
- * guard can be registered globally next to HTTP guards.
+ * Requires an authenticated, unexpired connection. Only WebSocket contexts are judged, so on
+ * Nest 12 the guard can be registered globally next to HTTP guards (Nest 11 never runs global
+ * guards for gateways; WsAdapterCheck refuses that setup at startup).
  */
 @Injectable()
 export class WsAuthGuard implements CanActivate {

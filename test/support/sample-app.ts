@@ -22,6 +22,8 @@ export async function startSample(overrides: Partial<SampleConfig> = {}): Promis
     host: '127.0.0.1',
     jwtSecret: SAMPLE_TEST_SECRET,
     accessTokenTtlSeconds: 900,
+    authTimeoutMs: 5000,
+    expiryWarningMs: 60_000,
     ...overrides,
   };
   const logs = new LogCapture();
