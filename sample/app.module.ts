@@ -2,6 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { RedisConnectionBus, RedisTicketStore, WsAuthModule } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { AuthController } from './auth.controller.js';
+import { DemoController } from './demo/demo.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import { LiveGateway } from './live.gateway.js';
 import type { SampleConfig } from './sample.config.js';
@@ -35,7 +36,7 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [AuthController],
+      controllers: [AuthController, DemoController],
       providers: [ChatGateway, LiveGateway, { provide: SAMPLE_CONFIG, useValue: config }],
     };
   }

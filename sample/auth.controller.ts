@@ -4,7 +4,7 @@ import type { Request, Response } from 'express';
 import { WsTicketService } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { SAMPLE_CONFIG } from './sample.tokens.js';
 import type { SampleConfig } from './sample.config.js';
-import { UsersService } from './users.service.js';
+import { UsersService, type SampleUser } from './users.service.js';
 
 @Controller('auth')
 export class AuthController {
@@ -20,6 +20,24 @@ export class AuthController {
   async login(@Body() body: { username?: unknown; password?: unknown } | undefined, @Res({ passthrough: true }) res: Response) {
     const user = this.users.checkPassword(body?.username, body?.password);
     if (!user) throw new UnauthorizedException();
+    return { access_token: await this.issueAccessToken(user, res) };
+  }
+
+  /**
+   * A new access token for the still-valid one in the HttpOnly cookie, so a page can refresh
+   * its socket without keeping a password. A real app would use a separate refresh token.
+   */
+  @Post('refresh')
+  @HttpCode(200)
+  async refresh(@Req() request: Request, @Res({ passthrough: true }) res: Response) {
+    const current = readCookie(request.headers.cookie, 'access_token');
+    const claims = current ? await this.jwt.verifyAsync<{ sub?: string }>(current).catch(() => undefined) : undefined;
+    const user = this.users.findById(claims?.sub);
+    if (!user) throw new UnauthorizedException();
+    return { access_token: await this.issueAccessToken(user, res) };
+  }
+
+  private async issueAccessToken(user: SampleUser, res: Response): Promise<string> {
     const accessToken = await this.jwt.signAsync(
       { sub: user.id, username: user.username, roles: user.roles },
       { expiresIn: this.config.accessTokenTtlSeconds },
@@ -30,7 +48,7 @@ export class AuthController {
       path: '/',
       maxAge: this.config.accessTokenTtlSeconds * 1000,
     });
-    return { access_token: accessToken };
+    return accessToken;
   }
 
   /** Trades the access token for a single-use ticket a browser can put in the socket URL. */
@@ -42,4 +60,12 @@ export class AuthController {
     const { ticket, expiresIn } = await this.tickets.issueForToken(accessToken, request);
     return { ticket, expires_in: expiresIn };
   }
+}
+
+function readCookie(header: string | undefined, name: string): string | undefined {
+  for (const pair of (header ?? '').split(';')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0 && pair.slice(0, eq).trim() === name) return pair.slice(eq + 1).trim();
+  }
+  return undefined;
 }
