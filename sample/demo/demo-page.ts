@@ -5,6 +5,7 @@ export const demoPage = /* html */ `<!doctype html>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>nestjs-ws-auth demo</title>
+<link rel="icon" href="data:,">
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #f5f6f8; color: #1d2330; }
   header { background: #1d2330; color: #fff; padding: 12px 20px; }
