@@ -1,0 +1,53 @@
+import 'reflect-metadata';
+import { Module, UseGuards, type DynamicModule } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
+import type { WebSocketServer as WsServer } from 'ws';
+import { Roles, WsAuthAdapter, WsAuthModule, WsRolesGuard, WsUser } from '../../lib/index.js';
+import { serveBenchmark } from './server-process.js';
+
+export const BENCH_SECRET = 'benchmark-secret-0123456789-0123456789-0123';
+
+// BENCH_SERVER: `plain` is Nest's own WsAdapter with no authentication; `auth` is WsAuthAdapter.
+// BENCH_GUARDS: `on` puts WsAuthGuard + WsRolesGuard + @WsUser on the handler.
+const kind = process.env.BENCH_SERVER ?? 'auth';
+const guarded = process.env.BENCH_GUARDS === 'on';
+
+@WebSocketGateway({ path: '/bench' })
+class PlainGateway {
+  @WebSocketServer() server!: WsServer;
+
+  @SubscribeMessage('ping')
+  ping() {
+    return { event: 'ping', data: 'pong' };
+  }
+}
+
+@WebSocketGateway({ path: '/bench' })
+@UseGuards(WsRolesGuard)
+class GuardedGateway {
+  @WebSocketServer() server!: WsServer;
+
+  @Roles('user')
+  @SubscribeMessage('ping')
+  ping(@WsUser('username') username: string) {
+    return { event: 'ping', data: username ? 'pong' : 'nobody' };
+  }
+}
+
+function benchModule(): DynamicModule {
+  @Module({})
+  class BenchModule {}
+  const gateway = guarded ? GuardedGateway : PlainGateway;
+  if (kind === 'plain') return { module: BenchModule, providers: [gateway] };
+  // expiryWarningMs 0: the benchmark token outlives the run, so the timer is one per socket.
+  return { module: BenchModule, imports: [WsAuthModule.forRoot({ jwt: { secret: BENCH_SECRET }, expiryWarningMs: 0 })], providers: [gateway] };
+}
+
+const app = await NestFactory.create(benchModule(), { logger: ['error'] });
+app.useWebSocketAdapter(kind === 'plain' ? new WsAdapter(app) : new WsAuthAdapter(app));
+await app.listen(0, '127.0.0.1');
+const address = app.getHttpServer().address();
+const gateway = app.get(guarded ? GuardedGateway : PlainGateway);
+serveBenchmark(typeof address === 'object' ? address.port : 0, () => app.close(), () => gateway.server.clients.size);
