@@ -1,3 +1,4 @@
+import { connect as connectTcp } from 'node:net';
 import WebSocket from 'ws';
 
 /**
@@ -33,31 +34,50 @@ async function run(command: Exclude<Command, { type: 'stop' }>): Promise<Record<
   }
 }
 
-/** One attempt: resolves with the HTTP status the upgrade got (101 when it opened). */
-function attempt(url: string, headers: Record<string, string>): Promise<number> {
+/**
+ * One handshake over a raw socket: a prebuilt request, the status line, then destroy. A full
+ * WebSocket client costs as much CPU as the server, and would make the client the bottleneck.
+ */
+function attempt(port: number, request: Buffer): Promise<number> {
   return new Promise((resolve) => {
-    const socket = new WebSocket(url, { headers, perMessageDeflate: false });
-    socket.once('open', () => {
-      socket.terminate();
-      resolve(101);
+    const socket = connectTcp(port, '127.0.0.1');
+    let head = '';
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n')) return;
+      socket.destroy();
+      resolve(Number(head.slice(9, 12)) || 0);
     });
-    socket.once('unexpected-response', (request, response) => {
-      response.resume();
-      request.destroy();
-      resolve(response.statusCode ?? 0);
-    });
-    socket.once('error', () => resolve(0));
+    socket.on('error', () => resolve(0));
+    socket.on('close', () => resolve(0));
+    socket.write(request);
   });
 }
 
+function upgradeRequest(url: string, headers: Record<string, string>): { port: number; request: Buffer } {
+  const { port, pathname, host } = new URL(url);
+  const lines = [
+    `GET ${pathname} HTTP/1.1`,
+    `Host: ${host}`,
+    'Connection: Upgrade',
+    'Upgrade: websocket',
+    'Sec-WebSocket-Version: 13',
+    'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ];
+  return { port: Number(port), request: Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1') };
+}
+
 async function handshakes({ url, headers, durationMs, concurrency }: Extract<Command, { type: 'handshakes' }>) {
+  const { port, request } = upgradeRequest(url, headers);
   const statuses: Record<number, number> = {};
   const started = performance.now();
   const deadline = started + durationMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
-        const status = await attempt(url, headers);
+        const status = await attempt(port, request);
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
     }),
