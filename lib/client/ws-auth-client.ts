@@ -51,6 +51,7 @@ export interface WebSocketLike {
   addEventListener(type: 'open', listener: () => void): void;
   addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
   addEventListener(type: 'close', listener: (event: { code: number; reason: string }) => void): void;
+  addEventListener(type: 'error', listener: () => void): void;
 }
 
 export type WebSocketConstructorLike = new (url: string, protocols?: string | string[]) => WebSocketLike;
@@ -65,6 +66,9 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   private attempt = 0;
   private timer?: unknown;
   private connectedOnce = false;
+  // Bumped by every connect and close, so an open() that resumes after an await can tell
+  // that it has been superseded and must not create a socket nobody listens to.
+  private generation = 0;
   private readonly listeners = new Map<string, Set<Listener>>();
   private readonly clock: WsAuthClientClock;
   private readonly random: () => number;
@@ -89,6 +93,8 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   /** Opens the connection; later drops are recovered by themselves until `close()` or a 4403. */
   connect(): void {
     if (this.currentState !== 'idle' && this.currentState !== 'stopped') return;
+    this.attempt = 0;
+    this.generation++;
     void this.open();
   }
 
@@ -111,6 +117,7 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   }
 
   close(): void {
+    this.generation++;
     this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     const socket = this.socket;
@@ -121,16 +128,21 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   }
 
   private async open(): Promise<void> {
+    const generation = this.generation;
     this.setState(this.connectedOnce ? 'reconnecting' : 'connecting');
     let socket: WebSocketLike;
     try {
       const { url, protocols } = await this.target();
-      if (this.currentState === 'stopped') return;
+      if (generation !== this.generation) return;
       socket = new this.Ctor(url, protocols);
     } catch {
-      return this.retry();
+      if (generation === this.generation) this.retry();
+      return;
     }
     this.socket = socket;
+    // `ws` emits 'error' before 'close' for a refused upgrade or an unreachable server, and
+    // an unheard 'error' throws in Node; the close event that follows drives the retry.
+    socket.addEventListener('error', () => undefined);
     socket.addEventListener('open', () => void this.onOpen(socket));
     socket.addEventListener('message', (event) => this.onMessage(socket, event.data));
     socket.addEventListener('close', (event) => this.onClose(socket, event));

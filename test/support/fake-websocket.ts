@@ -1,6 +1,6 @@
 import type { WebSocketConstructorLike, WebSocketLike } from '../../lib/client/ws-auth-client.js';
 
-type EventName = 'open' | 'message' | 'close';
+type EventName = 'open' | 'message' | 'close' | 'error';
 
 /**
  * A WebSocket without a network: the test plays the server (`accept`, `deliver`, `drop`) and
@@ -11,7 +11,7 @@ export class FakeWebSocket implements WebSocketLike {
   protocol = '';
   readonly sent: string[] = [];
   closedWith?: { code?: number; reason?: string };
-  private readonly listeners: Record<EventName, Array<(event: any) => void>> = { open: [], message: [], close: [] };
+  private readonly listeners: Record<EventName, Array<(event: any) => void>> = { open: [], message: [], close: [], error: [] };
 
   constructor(
     readonly url: string,

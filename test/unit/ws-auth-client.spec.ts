@@ -499,7 +499,7 @@ describe('WsAuthClient', () => {
 
     it(
       'close() then connect() while the first ticket is still being fetched: one socket, no orphan',
-      { todo: 'lib bug: open() only checks state === "stopped" after await, so the first connect resumes and leaks a socket' },
+
       async () => {
         const releases: Array<(ticket: string) => void> = [];
         const h = harness({ fetchTicket: () => new Promise((resolve) => releases.push(resolve)) });
@@ -520,7 +520,7 @@ describe('WsAuthClient', () => {
 
     it(
       'connect() after giving up gets a fresh set of attempts',
-      { todo: 'lib bug: the attempt counter is only reset by a successful open, so a manual connect() gives up after one try' },
+
       async () => {
         const h = harness({ reconnect: { initialDelayMs: 10, maxAttempts: 1 } });
         h.client.connect();
