@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketServer } from '@nestjs/websockets';
 import type { WebSocketServer as WsServer } from 'ws';
-import { Roles, WsConnections, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { getWsIdentity, Roles, WsConnections, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import type { SampleUser } from './users.service.js';
 import { UsersService } from './users.service.js';
 
@@ -31,7 +31,8 @@ export abstract class ChatHandlers {
   chat(@WsUser('username') from: string, @MessageBody() body: unknown) {
     const text = typeof (body as { text?: unknown } | null)?.text === 'string' ? (body as { text: string }).text : '';
     const frame = JSON.stringify({ event: 'chat', data: { from, text } });
-    for (const client of this.server.clients) if (client.readyState === 1) client.send(frame);
+    // server.clients also lists in-band sockets still waiting to authenticate: skip those.
+    for (const client of this.server.clients) if (client.readyState === 1 && getWsIdentity(client)) client.send(frame);
   }
 
   /** Open authenticated sockets of this instance, on both gateways. */

@@ -9,7 +9,7 @@ import { selectableProtocols } from '../handshake/subprotocol.js';
 import { identityOfRequest, rememberForUpgrade } from '../identity/identity-store.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { refusalResponse } from '../refusals/refusal-response.js';
-import { toRefusal } from '../refusals/to-refusal.js';
+import { errorName, toRefusal } from '../refusals/to-refusal.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { closeWith, sendEvent } from '../connections/close-with.js';
 import { sessionOf } from '../connections/connection-session.js';
@@ -99,8 +99,8 @@ export class WsAuthAdapter extends WsAdapter {
           done(true);
         },
         (error: unknown) => {
-          const refusal = toRefusal(error);
-          this.logRefusal(refusal, info.req, error);
+          const refusal = toRefusal(error, 'the upgrade');
+          this.logRefusal(refusal, info.req);
           const response = refusalResponse(refusal);
           done(false, response.status, response.body, response.headers);
         },
@@ -153,19 +153,20 @@ export class WsAuthAdapter extends WsAdapter {
     try {
       identity = await session.authenticator.identifyToken(token, session.request, 'message');
     } catch (error) {
-      return closeWith(client, toRefusal(error));
+      return closeWith(client, toRefusal(error, 'a refresh'));
     }
     if (sessionOf(client) !== session) return;
-    if (identity.subject !== session.identity.subject) return closeWith(client, 'subject_changed');
+    // A token without `sub` cannot prove it is the same principal, so it never refreshes.
+    const subject = session.identity.subject;
+    if (subject === undefined || identity.subject !== subject) return closeWith(client, 'subject_changed');
     session.replace(identity);
     sendEvent(client, 'authenticated', { expiresAt: identity.expiresAt ?? null });
   }
 
-  private logRefusal(refusal: WsRefusal, request: IncomingMessage, cause: unknown): void {
+  private logRefusal(refusal: WsRefusal, request: IncomingMessage): void {
     // Only the reason, the status and the peer: never the URL (it may carry a credential).
-    if (refusal.reason === 'internal_error') {
-      this.authLogger.error(`validate() or authenticate() threw ${errorName(cause)}; upgrade refused with 500`);
-    }
+    // Building the line costs nothing when debug is off.
+    if (!Logger.isLevelEnabled('debug')) return;
     this.authLogger.debug(
       `Refused WebSocket upgrade: ${refusal.reason} (${refusal.status}) from ${request.socket.remoteAddress}`,
     );
@@ -179,9 +180,4 @@ function withoutCredentials(appHandler?: ProtocolHandler): ProtocolHandler {
     const first = selectable.values().next();
     return first.done ? false : first.value;
   };
-}
-
-// Error names only: an app's error message may quote what it was given.
-function errorName(error: unknown): string {
-  return error instanceof Error ? error.name : typeof error;
 }

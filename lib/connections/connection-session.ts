@@ -5,9 +5,7 @@ import { attachIdentity } from '../identity/identity-store.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
 import { closeWith, sendEvent } from './close-with.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-
-// setTimeout's ceiling (about 24.8 days); a later expiry is reached in several hops.
-const MAX_DELAY_MS = 2 ** 31 - 1;
+import type { Expiring, ExpiryScheduler } from './expiry-scheduler.js';
 
 const sessions = new WeakMap<WebSocket, ConnectionSession>();
 
@@ -16,12 +14,11 @@ export function sessionOf(socket: WebSocket): ConnectionSession | undefined {
 }
 
 /**
- * One authenticated connection: its identity, its registry entry and its one expiry timer.
- * Timer and close callbacks are shared functions that get the session as an argument, so a
- * connection costs no closures.
+ * One authenticated connection: its identity, its registry entry and its place in the shared
+ * expiry schedule. The close callback is a shared function, so a connection costs no closures.
  */
-export class ConnectionSession {
-  private timer?: NodeJS.Timeout;
+export class ConnectionSession implements Expiring {
+  private scheduledKey?: number;
   private warned = false;
 
   constructor(
@@ -30,6 +27,7 @@ export class ConnectionSession {
     readonly request: IncomingMessage,
     readonly authenticator: HandshakeAuthenticator,
     private readonly registry: ConnectionRegistry,
+    private readonly scheduler: ExpiryScheduler,
   ) {}
 
   get identity(): WsIdentity {
@@ -53,14 +51,14 @@ export class ConnectionSession {
   }
 
   end(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.unschedule();
     this.registry.remove(this.socket, this.current.subject);
     sessions.delete(this.socket);
   }
 
   /** Runs when the timer fires: warn once, then close at expiry. */
   tick(): void {
+    this.scheduledKey = undefined;
     const expiresAt = this.current.expiresAt;
     if (expiresAt === undefined) return;
     const now = Date.now();
@@ -77,21 +75,18 @@ export class ConnectionSession {
   }
 
   private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = undefined;
+    this.unschedule();
     const expiresAt = this.current.expiresAt;
     if (expiresAt === undefined) return;
-    const now = Date.now();
-    const warnAt = this.warningMs > 0 && !this.warned ? expiresAt - this.warningMs : expiresAt;
-    const delay = Math.min(Math.max(warnAt - now, 0), MAX_DELAY_MS);
-    this.timer = setTimeout(tickSession, delay, this);
-    // The timer serves a socket; it must not keep a process alive that is shutting down.
-    this.timer.unref();
+    const dueAt = this.warningMs > 0 && !this.warned ? expiresAt - this.warningMs : expiresAt;
+    this.scheduledKey = this.scheduler.schedule(this, dueAt);
   }
-}
 
-function tickSession(session: ConnectionSession): void {
-  session.tick();
+  private unschedule(): void {
+    if (this.scheduledKey === undefined) return;
+    this.scheduler.cancel(this, this.scheduledKey);
+    this.scheduledKey = undefined;
+  }
 }
 
 function endSession(this: WebSocket): void {

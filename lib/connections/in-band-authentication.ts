@@ -6,6 +6,7 @@ import { toRefusal } from '../refusals/to-refusal.js';
 import { closeWith } from './close-with.js';
 
 const pending = new WeakMap<WebSocket, InBandAuthentication>();
+const byTransport = new WeakMap<object, InBandAuthentication>();
 
 export function pendingAuthenticationOf(socket: WebSocket): InBandAuthentication | undefined {
   return pending.get(socket);
@@ -13,6 +14,9 @@ export function pendingAuthenticationOf(socket: WebSocket): InBandAuthentication
 
 // RFC 6455 section 7.4.1: 1009, a message too big to process.
 const MESSAGE_TOO_BIG = 1009;
+// The largest client frame header (RFC 6455 section 5.2): 2 + 8 length + 4 mask bytes.
+const MAX_FRAME_HEADER = 14;
+const DRAIN_GRACE_MS = 1000;
 
 /**
  * A socket accepted without credentials that must send `authenticate` within a deadline.
@@ -21,6 +25,7 @@ const MESSAGE_TOO_BIG = 1009;
 export class InBandAuthentication {
   private timer?: NodeJS.Timeout;
   private verifying = false;
+  private rawBytes = 0;
   /** Nest's connection callback, held back until the socket has authenticated. */
   deferred?: () => void;
 
@@ -38,17 +43,26 @@ export class InBandAuthentication {
     this.timer.unref();
     this.socket.on('message', receivePreAuthFrame);
     this.socket.once('close', abandonAuthentication);
+    // ws buffers a frame until it is complete (up to its maxPayload, 100 MiB by default), so the
+    // cap is enforced on the bytes as they arrive, not only on whole messages.
+    byTransport.set(this.request.socket, this);
+    this.request.socket.on('data', countPreAuthBytes);
+  }
+
+  countRaw(bytes: number): void {
+    this.rawBytes += bytes;
+    if (this.rawBytes <= this.authenticator.settings.maxPreAuthBytes + MAX_FRAME_HEADER) return;
+    this.tooBig();
+    // Stop reading what the peer keeps streaming; the close frame still goes out.
+    this.request.socket.pause();
+    setTimeout(terminateSocket, DRAIN_GRACE_MS, this.socket).unref();
   }
 
   receive(data: RawData, isBinary: boolean): void {
     // Anything but one `authenticate` frame, including a second frame sent while the first
     // is being verified, ends the connection: an unauthenticated peer gets no dialogue.
     if (this.verifying || isBinary) return this.fail('invalid_credential');
-    if (byteLength(data) > this.authenticator.settings.maxPreAuthBytes) {
-      this.settle();
-      this.socket.close(MESSAGE_TOO_BIG, 'Message Too Big');
-      return;
-    }
+    if (byteLength(data) > this.authenticator.settings.maxPreAuthBytes) return this.tooBig();
     const token = readAuthenticateToken(data);
     if (token === undefined) return this.fail('invalid_credential');
     this.verifying = true;
@@ -58,7 +72,7 @@ export class InBandAuthentication {
         this.settle();
         this.onAuthenticated(this, identity);
       },
-      (error: unknown) => this.fail(toRefusal(error)),
+      (error: unknown) => this.fail(toRefusal(error, 'in-band authenticate')),
     );
   }
 
@@ -73,7 +87,14 @@ export class InBandAuthentication {
     clearTimeout(this.timer);
     this.socket.off('message', receivePreAuthFrame);
     this.socket.off('close', abandonAuthentication);
+    this.request.socket.off('data', countPreAuthBytes);
+    byTransport.delete(this.request.socket);
     this.onSettled();
+  }
+
+  private tooBig(): void {
+    this.settle();
+    if (this.socket.readyState === 1) this.socket.close(MESSAGE_TOO_BIG, 'Message Too Big');
   }
 
   private fail(reason: Parameters<typeof closeWith>[1]): void {
@@ -111,4 +132,12 @@ function authenticationTimedOut(auth: InBandAuthentication): void {
 
 function abandonAuthentication(this: WebSocket): void {
   pending.get(this)?.settle();
+}
+
+function countPreAuthBytes(this: object, chunk: Buffer): void {
+  byTransport.get(this)?.countRaw(chunk.length);
+}
+
+function terminateSocket(socket: WebSocket): void {
+  socket.terminate();
 }

@@ -64,6 +64,9 @@ export class RedisConnectionBus extends WsConnectionBus {
     }
     const client = redis.createClient({
       url: this.options.url,
+      // A publish while Redis is down must fail at once (the caller learns other instances
+      // were not told), not wait in an unbounded queue and land late or never.
+      disableOfflineQueue: true,
       socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
     });
     client.on('error', (error) => this.logger.debug(`Redis publisher: ${error.name}`));

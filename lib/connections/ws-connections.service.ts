@@ -6,6 +6,7 @@ import type { WsIdentity } from '../identity/ws-identity.js';
 import { closeWith } from './close-with.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionSession, sessionOf } from './connection-session.js';
+import { ExpiryScheduler } from './expiry-scheduler.js';
 import { WsConnectionBus } from './ws-connection-bus.js';
 
 export interface WsConnection<User = unknown> {
@@ -24,6 +25,7 @@ const DEFAULT_REASON = 'Revoked';
 export class WsConnections implements OnModuleInit {
   private readonly logger = new Logger('WsAuth');
   private readonly registry = new ConnectionRegistry();
+  private readonly scheduler = new ExpiryScheduler();
 
   constructor(private readonly bus: WsConnectionBus) {}
 
@@ -59,7 +61,7 @@ export class WsConnections implements OnModuleInit {
 
   /** @internal Called by WsAuthAdapter once a connection is authenticated. */
   track(socket: WebSocket, identity: WsIdentity, request: IncomingMessage, authenticator: HandshakeAuthenticator): ConnectionSession {
-    const session = new ConnectionSession(socket, identity, request, authenticator, this.registry);
+    const session = new ConnectionSession(socket, identity, request, authenticator, this.registry, this.scheduler);
     session.open();
     return session;
   }

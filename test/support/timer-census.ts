@@ -62,5 +62,6 @@ function creatorOf(stack = ''): string {
 }
 
 /** The library files that own per-connection timers. */
-export const SESSION_TIMERS = 'connection-session.js';
+// Every authenticated connection's deadline lives in one shared scheduler timer.
+export const SESSION_TIMERS = 'expiry-scheduler.js';
 export const PENDING_AUTH_TIMERS = 'in-band-authentication.js';
