@@ -165,8 +165,6 @@ export class WsAuthAdapter extends WsAdapter {
 
   private logRefusal(refusal: WsRefusal, request: IncomingMessage): void {
     // Only the reason, the status and the peer: never the URL (it may carry a credential).
-    // Building the line costs nothing when debug is off.
-    if (!Logger.isLevelEnabled('debug')) return;
     this.authLogger.debug(
       `Refused WebSocket upgrade: ${refusal.reason} (${refusal.status}) from ${request.socket.remoteAddress}`,
     );
