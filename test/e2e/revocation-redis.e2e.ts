@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { WsConnections } from '../../lib/index.js';
 import { RedisServer } from '../support/redis-server.js';
-import { startSampleApp, type RunningSampleApp } from '../support/sample-nest-app.js';
+import { startSample, type RunningSample } from '../support/sample-app.js';
 import { closed, nextEvent, openOrFail, request } from '../support/ws-client.js';
 
 const binary = RedisServer.find();
@@ -25,16 +25,16 @@ function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { er
 
 describe('revocation across two instances through Redis pub/sub', { skip: binary ? false : 'redis-server not installed' }, () => {
   let redis: RedisServer;
-  let a: RunningSampleApp;
-  let b: RunningSampleApp;
+  let a: RunningSample;
+  let b: RunningSample;
   let aliceToken: string;
   let adminToken: string;
   const sockets: WebSocket[] = [];
 
   before(async () => {
     redis = await RedisServer.start(binary!);
-    a = await startSampleApp({ redisUrl: redis.url });
-    b = await startSampleApp({ redisUrl: redis.url });
+    a = await startSample({ redisUrl: redis.url });
+    b = await startSample({ redisUrl: redis.url });
     aliceToken = await a.login('alice');
     adminToken = await a.login('admin');
   });
@@ -45,14 +45,14 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
   });
 
   /** Authenticated during the upgrade, with the Authorization header. */
-  async function onChat(instance: RunningSampleApp, token: string): Promise<WebSocket> {
+  async function onChat(instance: RunningSample, token: string): Promise<WebSocket> {
     const socket = await openOrFail(instance.ws('/chat'), { headers: { Authorization: `Bearer ${token}` } });
     sockets.push(socket);
     return socket;
   }
 
   /** Upgraded without credentials, then authenticated in-band with the first frame. */
-  async function onLive(instance: RunningSampleApp, token: string): Promise<WebSocket> {
+  async function onLive(instance: RunningSample, token: string): Promise<WebSocket> {
     const socket = await openOrFail(instance.ws('/live'));
     sockets.push(socket);
     assert.equal((await request(socket, 'authenticate', { token }, 'authenticated')).event, 'authenticated');

@@ -1,3 +1,4 @@
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createSampleApp } from '../../sample/create-sample-app.js';
 import type { SampleConfig } from '../../sample/sample.config.js';
 import { freePort } from './free-port.js';
@@ -6,6 +7,8 @@ import { LogCapture } from './log-capture.js';
 export const SAMPLE_TEST_SECRET = 'sample-test-secret-0123456789-0123456789';
 
 export interface RunningSample {
+  /** The sample's Nest app, for tests that call its providers (WsConnections) directly. */
+  app: NestExpressApplication;
   config: SampleConfig;
   logs: LogCapture;
   http(path: string): string;
@@ -31,6 +34,7 @@ export async function startSample(overrides: Partial<SampleConfig> = {}): Promis
   await app.listen(config.port, config.host);
   const origin = `http://${config.host}:${config.port}`;
   return {
+    app,
     config,
     logs,
     origin,
