@@ -34,7 +34,9 @@ export class JwtVerifier {
     }
     let claims: unknown;
     try {
-      claims = await this.jwt.verifyAsync(token);
+      // Synchronous: with a KeyObject there is no I/O, and the callback form only adds a
+      // promise and a closure per token.
+      claims = this.jwt.verify(token);
     } catch {
       throw new WsRefusal('invalid_credential');
     }
