@@ -16,6 +16,7 @@ import { sessionOf } from '../connections/connection-session.js';
 import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in-band-authentication.js';
 import { WsConnections } from '../connections/ws-connections.service.js';
 import { relayException } from './exception-relay.js';
+import { websocketsMajorVersion } from './nest-websockets-version.js';
 
 type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
@@ -33,6 +34,9 @@ export class WsAuthAdapter extends WsAdapter {
   private readonly gateways = new WeakMap<object, HandshakeAuthenticator>();
   private pendingAuthentications = 0;
   private resolved?: { config: WsAuthConfig; connections: WsConnections };
+  // Nest 12 sends exceptions to native clients itself; an unknown version gets the relay,
+  // which is harmless where nothing emits the local event.
+  private readonly relaysExceptions = (websocketsMajorVersion() ?? 0) < 12;
 
   constructor(private readonly app: INestApplicationContext) {
     super(app);
@@ -74,13 +78,11 @@ export class WsAuthAdapter extends WsAdapter {
    * Nest's own dispatch routes it and no frame is parsed twice.
    */
   override bindMessageHandlers(client: WebSocket, handlers: MessageHandler[], transform: (data: any) => any): void {
-    const own = handlers.some((handler) => handler.message === 'authenticate');
-    const refresh: MessageHandler = {
-      message: 'authenticate',
-      methodName: 'authenticate',
-      callback: (data: unknown) => void this.refresh(client, data),
-    };
-    super.bindMessageHandlers(client, (own ? handlers : [...handlers, refresh]) as any, transform);
+    if (!handlers.some((handler) => handler.message === 'authenticate')) {
+      // Nest builds this array for this client alone, so appending costs no copy per connection.
+      handlers.push({ message: 'authenticate', methodName: 'authenticate', callback: (data: unknown) => void this.refresh(client, data) });
+    }
+    super.bindMessageHandlers(client, handlers as any, transform);
   }
 
   private services() {
@@ -124,7 +126,7 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   private accept(authenticator: HandshakeAuthenticator, socket: WebSocket, request: IncomingMessage): void {
-    socket.on('exception', relayException);
+    if (this.relaysExceptions) socket.on('exception', relayException);
     if (authenticator.settings.mode === 'in-band') {
       this.pendingAuthentications++;
       const onSettled = () => this.pendingAuthentications--;
@@ -151,7 +153,8 @@ export class WsAuthAdapter extends WsAdapter {
     if (typeof token !== 'string') return closeWith(client, 'invalid_credential');
     let identity: WsIdentity;
     try {
-      identity = await session.authenticator.identifyToken(token, session.request, 'message');
+      // The session keeps the request whenever validate() needs it again.
+      identity = await session.authenticator.identifyToken(token, session.request!, 'message');
     } catch (error) {
       return closeWith(client, toRefusal(error, 'a refresh'));
     }

@@ -24,7 +24,8 @@ export class ConnectionSession implements Expiring {
   constructor(
     readonly socket: WebSocket,
     private current: WsIdentity,
-    readonly request: IncomingMessage,
+    /** Kept only when a refresh must hand it to `validate()` again. */
+    readonly request: IncomingMessage | undefined,
     readonly authenticator: HandshakeAuthenticator,
     private readonly registry: ConnectionRegistry,
     private readonly scheduler: ExpiryScheduler,
@@ -38,7 +39,8 @@ export class ConnectionSession implements Expiring {
     sessions.set(this.socket, this);
     attachIdentity(this.socket, this.current);
     this.registry.add(this.socket, this.current.subject);
-    this.socket.once('close', endSession);
+    // `on`, not `once`: 'close' fires once, and `once` would allocate a wrapper per socket.
+    this.socket.on('close', endSession);
     this.schedule();
   }
 

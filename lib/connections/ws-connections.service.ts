@@ -61,7 +61,10 @@ export class WsConnections implements OnModuleInit {
 
   /** @internal Called by WsAuthAdapter once a connection is authenticated. */
   track(socket: WebSocket, identity: WsIdentity, request: IncomingMessage, authenticator: HandshakeAuthenticator): ConnectionSession {
-    const session = new ConnectionSession(socket, identity, request, authenticator, this.registry, this.scheduler);
+    // The upgrade request is the largest thing a connection could keep alive; only a refresh
+    // that calls validate(claims, request) again needs it.
+    const kept = authenticator.settings.jwt?.validate ? request : undefined;
+    const session = new ConnectionSession(socket, identity, kept, authenticator, this.registry, this.scheduler);
     session.open();
     return session;
   }
