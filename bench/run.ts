@@ -60,10 +60,11 @@ async function main() {
   // 1. Handshakes per second.
   const bare = await startServer('bare ws', './servers/bare-ws.server.js');
   const plain = await startServer('Nest WsAdapter', './servers/nest.server.js', { BENCH_SERVER: 'plain' });
+  const custom = await startServer('WsAuthAdapter (no-crypto authenticate)', './servers/nest.server.js', { BENCH_SERVER: 'auth-custom' });
   const auth = await startServer('WsAuthAdapter (JWT)', './servers/nest.server.js', { BENCH_SERVER: 'auth' });
   const handshake = (headers: Record<string, string>) => async (server: Server) =>
     (await load.request({ type: 'handshakes', url: server.url, headers, durationMs: SECONDS * 1000, concurrency: 16 })).perSecond;
-  const accepted = await alternate([bare, plain, auth], handshake(withToken));
+  const accepted = await alternate([bare, plain, custom, auth], handshake(withToken));
   const refused = await alternate(
     [{ ...auth, name: 'accepted' }, { ...auth, name: 'refused' }],
     (subject) => handshake(subject.name === 'refused' ? withBadToken : withToken)(subject),
@@ -73,6 +74,8 @@ async function main() {
     perSecond: Object.fromEntries([...accepted].map(([name, value]) => [name, value])),
     authVsBareWs: ratio(hs(auth.name), hs(bare.name)),
     authVsPlainNest: ratio(hs(auth.name), hs(plain.name)),
+    customVsBareWs: ratio(hs(custom.name), hs(bare.name)),
+    customVsPlainNest: ratio(hs(custom.name), hs(plain.name)),
     refusedVsAccepted: ratio(refused.get('refused')!.median, refused.get('accepted')!.median),
     refusedPerSecond: refused.get('refused')!.median,
     acceptedPerSecond: refused.get('accepted')!.median,
@@ -81,6 +84,7 @@ async function main() {
   for (const [name, value] of accepted) say(`- ${name}: ${whole(value.median)}`);
   say(`- authenticated / bare ws: ${fixed(hs(auth.name) / hs(bare.name))}x (target >= 0.85)`);
   say(`- authenticated / plain Nest: ${fixed(hs(auth.name) / hs(plain.name))}x`);
+  say(`- no-crypto authenticate / bare ws: ${fixed(hs(custom.name) / hs(bare.name))}x; / plain Nest: ${fixed(hs(custom.name) / hs(plain.name))}x`);
   say(`- refused (bad signature) / accepted on the same server: ${fixed((results.handshakes as any).refusedVsAccepted)}x (target >= 1)`);
   writeFileSync(fileURLToPath(new URL('../../bench/results/handshakes.svg', import.meta.url)), handshakeChart(accepted, refused));
 
@@ -110,7 +114,7 @@ async function main() {
   say(`- extra heap per authenticated connection: ${whole(extra)} bytes (target < 2048)`);
   results.heap = { perConnection, extraPerAuthenticatedConnection: extra, churn };
 
-  await Promise.all([bare, plain, auth].map((server) => server.process.stop()));
+  await Promise.all([bare, plain, custom, auth].map((server) => server.process.stop()));
 
   // 2. Message round trips per second through guards.
   say();

@@ -1,10 +1,14 @@
+import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { ModuleMetadata } from '@nestjs/common';
 import type { WsTicketStore } from './tickets/ws-ticket-store.js';
 import type { WsConnectionBus } from './connections/ws-connection-bus.js';
 
-/** Where a credential may be read from during the upgrade, in the order given. */
-export type WsCredentialSource = 'ticket' | 'header' | 'subprotocol' | 'cookie' | 'query';
+/**
+ * Where a credential may be read from during the upgrade, in the order given. `certificate`
+ * counts as present only when there is a client certificate to trust (see `clientCertificate`).
+ */
+export type WsCredentialSource = 'ticket' | 'header' | 'subprotocol' | 'cookie' | 'query' | 'certificate';
 
 /** Verified JWT claims. Values are untrusted input until `validate()` has looked at them. */
 export type WsJwtClaims = Record<string, unknown> & {
@@ -14,21 +18,33 @@ export type WsJwtClaims = Record<string, unknown> & {
   nbf?: number;
 };
 
-/** JWS algorithms jsonwebtoken verifies; `none` is deliberately absent. */
+/** JWS algorithms; `none` is deliberately absent. `EdDSA` only with `jwksUri`. */
 export type WsJwtAlgorithm =
   | 'HS256' | 'HS384' | 'HS512'
   | 'RS256' | 'RS384' | 'RS512'
   | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512';
+  | 'ES256' | 'ES384' | 'ES512'
+  | 'EdDSA';
 
 export interface WsAuthJwtOptions {
-  /** Shared secret for HS256/384/512. Exclusive with `publicKey`. */
+  /** Shared secret for HS256/384/512. Exclusive with `publicKey` and `jwksUri`. */
   secret?: string | Buffer;
-  /** PEM public key (RSA, or EC on P-256/384/521). Exclusive with `secret`. */
+  /** PEM public key (RSA, or EC on P-256/384/521). Exclusive with `secret` and `jwksUri`. */
   publicKey?: string | Buffer;
-  /** Pinned algorithms. Default: HS256 for a secret; RS256, PS256 or the curve's ES* for a public key. */
+  /**
+   * The identity provider's JSON Web Key Set (Keycloak, Auth0, Cognito, Entra...), for keys
+   * that rotate. Needs the optional dependency `jose`. Exclusive with `secret` and `publicKey`.
+   */
+  jwksUri?: string;
+  /** Caching and fetching of `jwksUri`. */
+  jwks?: WsJwksOptions;
+  /**
+   * Pinned algorithms. Default: HS256 for a secret; RS256, PS256 or the curve's ES* for a
+   * public key; RS256 for a JWKS (RS*, PS*, ES* and EdDSA can be listed).
+   */
   algorithms?: WsJwtAlgorithm[];
   issuer?: string | [string, ...string[]];
+  /** Strings or patterns; with `jwksUri`, strings only. */
   audience?: string | RegExp | [string | RegExp, ...(string | RegExp)[]];
   /** Seconds of clock skew tolerated on `exp` and `nbf`. Default 0. */
   clockToleranceSeconds?: number;
@@ -36,6 +52,18 @@ export interface WsAuthJwtOptions {
   requireExpiration?: boolean;
   /** Refuse longer tokens before any parsing. Default 8192 characters. */
   maxTokenLength?: number;
+}
+
+export interface WsJwksOptions {
+  /** How long a fetched key set is used before it is fetched again. Default 600000 (10 min). */
+  cacheMaxAgeMs?: number;
+  /**
+   * After a fetch, a token with an unknown `kid` is refused without fetching again for this
+   * long, so made-up `kid`s cannot turn into a fetch storm. Default 30000.
+   */
+  cooldownMs?: number;
+  /** A fetch that takes longer fails (503). Default 5000. */
+  timeoutMs?: number;
 }
 
 /**
@@ -65,12 +93,42 @@ export type WsAuthenticateFn<User = unknown> = (
   request: IncomingMessage,
 ) => WsAuthenticated<User> | null | undefined | Promise<WsAuthenticated<User> | null | undefined>;
 
+/**
+ * Maps a trusted client certificate to the app's user. Return nothing to refuse with 401;
+ * throw `WsRefusal('forbidden')` or Nest's `ForbiddenException` for 403. The identity
+ * expires with the certificate unless `expiresAt` says otherwise.
+ */
+export type WsCertificateValidateFn<User = unknown> = (
+  certificate: X509Certificate,
+  request: IncomingMessage,
+) => WsAuthenticated<User> | null | undefined | Promise<WsAuthenticated<User> | null | undefined>;
+
+/** Mutual TLS: the `certificate` credential source. */
+export interface WsClientCertificateOptions<User = unknown> {
+  validate: WsCertificateValidateFn<User>;
+  /**
+   * Behind a TLS-terminating proxy: the header it forwards the client certificate in, once it
+   * has verified it (URL-encoded PEM, as nginx's `$ssl_client_escaped_cert`, or base64 DER).
+   * The proxy must also remove that header from what clients send.
+   */
+  proxyHeader?: string;
+  /** Addresses or CIDR ranges whose `proxyHeader` is believed. Required with `proxyHeader`. */
+  trustedProxies?: string[];
+  /** When set, a forwarded certificate must also be issued by one of these CAs (PEM). */
+  proxyCa?: string | Buffer | Array<string | Buffer>;
+}
+
 export interface WsAuthOptions<User = unknown> {
   jwt?: WsAuthJwtOptions;
   /** Turns verified claims into the app's user. Default: the claims themselves. */
   validate?: WsValidateFn<User>;
   /** Replaces credentials + JWT with the app's own scheme. */
   authenticate?: WsAuthenticateFn<User>;
+  /**
+   * Client certificates (mutual TLS), read by the `certificate` credential source. With it
+   * set, the default `credentials` start with 'certificate'.
+   */
+  clientCertificate?: WsClientCertificateOptions<User>;
   /**
    * Default: ['ticket', 'header', 'subprotocol', 'cookie']. 'query' is opt-in: URLs end up in
    * logs. 'ticket' reads `?ticket=`, a single-use ticket from `WsTicketService`.

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { WsAuthGatewayOptions, WsAuthOptions, WsCredentialSource } from './ws-auth-options.interface.js';
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
@@ -13,8 +13,9 @@ import {
   DEFAULT_VERIFY_TIMEOUT_MS,
   WS_AUTH_OPTIONS,
 } from './ws-auth.constants.js';
-import { JwtVerifier } from './jwt/jwt-verifier.js';
+import { createTokenVerifier, type TokenVerifier } from './jwt/token-verifier.js';
 import { HandshakeAuthenticator } from './handshake/handshake-authenticator.js';
+import { ClientCertificateReader } from './handshake/client-certificate.js';
 import { OriginPolicy } from './handshake/origin-policy.js';
 import { identityFromJwt, type JwtIdentitySettings } from './identity/jwt-identity.js';
 import type { WsIdentity } from './identity/ws-identity.js';
@@ -22,7 +23,7 @@ import { WsRefusal } from './refusals/ws-refusal.js';
 import { TicketBook } from './tickets/ticket-book.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
 
-const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['ticket', 'header', 'subprotocol', 'cookie', 'query']);
+const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['ticket', 'header', 'subprotocol', 'cookie', 'query', 'certificate']);
 // RFC 6265 cookie-name / RFC 3986 query key: a plain token, so it is never a pattern.
 const NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 
@@ -50,19 +51,27 @@ function checkPositive(name: string, value: number): void {
  * with a message rather than run open. The JWT key is built here, once, for every gateway.
  */
 @Injectable()
-export class WsAuthConfig {
-  private readonly verifier?: JwtVerifier;
+export class WsAuthConfig implements OnModuleInit {
+  private readonly verifier?: TokenVerifier;
+  private readonly certificates?: ClientCertificateReader;
   readonly tickets: TicketBook;
 
   constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions, ticketStore: WsTicketStore) {
     if (!options || typeof options !== 'object') fail('options are required.');
-    if (!options.jwt && !options.authenticate) fail('set jwt (a secret or a publicKey) or an authenticate function.');
-    if (options.jwt) this.verifier = new JwtVerifier(options.jwt);
+    if (!options.jwt && !options.authenticate && !options.clientCertificate) {
+      fail('set jwt (a secret, a publicKey or a jwksUri), clientCertificate or an authenticate function.');
+    }
+    if (options.jwt) this.verifier = createTokenVerifier(options.jwt);
+    if (options.clientCertificate) this.certificates = new ClientCertificateReader(options.clientCertificate);
     const ticketTtlSeconds = options.tickets?.ttlSeconds ?? DEFAULT_TICKET_TTL_SECONDS;
     checkPositive('tickets.ttlSeconds', ticketTtlSeconds);
     this.tickets = new TicketBook(ticketStore, ticketTtlSeconds * 1000);
     checkPositive('maxPendingAuthentications', this.maxPendingAuthentications);
     this.authenticatorFor(undefined);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.verifier?.init?.();
   }
 
   /** In-band sockets allowed to wait for authentication at once, across gateways. */
@@ -71,7 +80,7 @@ export class WsAuthConfig {
   }
 
   /** The identity a bearer token stands for under the module options (verify, then validate). */
-  identityFromToken(token: string, request: IncomingMessage): Promise<WsIdentity> {
+  async identityFromToken(token: string, request: IncomingMessage): Promise<WsIdentity> {
     if (!this.verifier) throw new WsRefusal('invalid_credential');
     return identityFromJwt(token, 'header', request, this.jwtSettings(this.options));
   }
@@ -79,15 +88,17 @@ export class WsAuthConfig {
   /** Builds the authenticator of one gateway: its `wsAuth` overrides over the module options. */
   authenticatorFor(overrides: WsAuthGatewayOptions | undefined): HandshakeAuthenticator {
     const merged = { ...this.options, ...definedOnly(overrides) };
-    const sources = merged.credentials ?? [...DEFAULT_CREDENTIAL_SOURCES];
+    const sources = merged.credentials ?? this.defaultSources();
     checkSources(sources);
+    if (sources.includes('certificate') && !this.certificates) fail('the "certificate" credential source needs clientCertificate options.');
     const cookieName = merged.cookieName ?? DEFAULT_CREDENTIAL_NAME;
     const queryParam = merged.queryParam ?? DEFAULT_CREDENTIAL_NAME;
     if (!NAME.test(cookieName)) fail(`cookieName "${cookieName}" is not a valid cookie name.`);
     if (!NAME.test(queryParam)) fail(`queryParam "${queryParam}" is not a valid parameter name.`);
     const verifyTimeoutMs = merged.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
     checkPositive('verifyTimeoutMs', verifyTimeoutMs);
-    if (!merged.authenticate && !this.verifier) fail('a gateway without authenticate needs the module jwt options.');
+    const onlyCertificates = sources.every((source) => source === 'certificate');
+    if (!merged.authenticate && !this.verifier && !onlyCertificates) fail('a gateway without authenticate needs the module jwt options.');
     const mode = merged.mode ?? 'handshake';
     if (mode !== 'handshake' && mode !== 'in-band') fail(`unknown mode "${String(mode)}".`);
     if (mode === 'in-band' && !this.verifier) fail('in-band authentication verifies JWTs: set the module jwt options.');
@@ -105,12 +116,19 @@ export class WsAuthConfig {
       expiryWarningMs,
       origins: new OriginPolicy(merged.allowedOrigins),
       sources,
-      names: { cookieName, queryParam },
+      credentialOptions: { cookieName, queryParam, certificates: this.certificates },
       verifyTimeoutMs,
       jwt: this.verifier && this.jwtSettings(merged),
       tickets: this.tickets,
       authenticate: merged.authenticate,
+      validateCertificate: this.options.clientCertificate?.validate,
     });
+  }
+
+  /** Certificates come first when configured; without JWT options they are all there is. */
+  private defaultSources(): WsCredentialSource[] {
+    if (!this.certificates) return [...DEFAULT_CREDENTIAL_SOURCES];
+    return this.verifier ? ['certificate', ...DEFAULT_CREDENTIAL_SOURCES] : ['certificate'];
   }
 
   private jwtSettings(options: WsAuthGatewayOptions): JwtIdentitySettings {

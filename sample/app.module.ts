@@ -1,13 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
-import { RedisConnectionBus, RedisTicketStore, WsAuthModule } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { RedisConnectionBus, RedisTicketStore, WsAuthModule, type WsAuthOptions } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { AuthController } from './auth.controller.js';
 import { DemoController } from './demo/demo.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import { LiveGateway } from './live.gateway.js';
 import type { SampleConfig } from './sample.config.js';
 import { SAMPLE_CONFIG } from './sample.tokens.js';
-import { UsersService } from './users.service.js';
+import { UsersService, type SampleUser } from './users.service.js';
 
 @Module({ providers: [UsersService], exports: [UsersService] })
 class UsersModule {}
@@ -23,11 +23,21 @@ export class AppModule {
         WsAuthModule.forRootAsync({
           imports: [UsersModule],
           inject: [UsersService],
-          useFactory: (users: UsersService) => ({
-            jwt: { secret: config.jwtSecret },
-            // A correctly signed token for a user that no longer exists is refused (401).
-            validate: (claims) => users.findById(claims.sub),
-            allowedOrigins: [`http://${config.host}:${config.port}`],
+          useFactory: (users: UsersService): WsAuthOptions<SampleUser> => ({
+            ...(config.jwksUrl
+              ? {
+                  // The identity provider's keys, fetched and rotated; its claims name the user.
+                  jwt: { jwksUri: config.jwksUrl, algorithms: ['RS256', 'ES256', 'EdDSA'], issuer: config.jwksIssuer, audience: config.jwksAudience },
+                  validate: (claims) => users.fromIdentityProvider(claims),
+                }
+              : {
+                  jwt: { secret: config.jwtSecret },
+                  // A correctly signed token for a user that no longer exists is refused (401).
+                  validate: (claims) => users.findById(claims.sub),
+                }),
+            // Client certificates from TLS_CA's issuer: the certificate's CN names the user.
+            clientCertificate: config.tls?.ca ? { validate: (certificate) => users.fromCertificate(certificate) } : undefined,
+            allowedOrigins: [`${config.tls ? 'https' : 'http'}://${config.host}:${config.port}`],
             authTimeoutMs: config.authTimeoutMs,
             expiryWarningMs: config.expiryWarningMs,
             // With Redis, a ticket or a kick issued on one instance reaches all of them.

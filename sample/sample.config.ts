@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 
 export interface SampleConfig {
@@ -11,18 +12,28 @@ export interface SampleConfig {
   expiryWarningMs: number;
   /** Several instances share tickets and disconnects through Redis when set. */
   redisUrl?: string;
+  /** HTTPS and WSS; with `ca`, client certificates issued by it are one more way in. */
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer };
+  /** Sockets verify tokens against this identity provider's JWKS instead of the JWT secret. */
+  jwksUrl?: string;
+  jwksIssuer?: string;
+  jwksAudience?: string;
 }
 
 const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
 
 /**
  * Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S,
- * WS_AUTH_TIMEOUT_MS, WS_EXPIRY_WARNING_MS, REDIS_URL.
+ * WS_AUTH_TIMEOUT_MS, WS_EXPIRY_WARNING_MS, REDIS_URL, TLS_CERT, TLS_KEY, TLS_CA (PEM file
+ * paths, or PEM text), JWKS_URL (with the optional JWKS_ISSUER and JWKS_AUDIENCE).
  */
 export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEVELOPMENT_SECRET;
   if (!env.JWT_SECRET) {
     new Logger('Sample').warn('JWT_SECRET is not set: using a development secret. Never do this in production.');
+  }
+  if (env.JWKS_URL) {
+    new Logger('Sample').warn('JWKS_URL is set: sockets accept tokens of that identity provider, not those of /auth/login.');
   }
   return {
     port: Number(env.PORT ?? 3000),
@@ -32,5 +43,25 @@ export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sampl
     authTimeoutMs: Number(env.WS_AUTH_TIMEOUT_MS ?? 5000),
     expiryWarningMs: Number(env.WS_EXPIRY_WARNING_MS ?? 60_000),
     redisUrl: env.REDIS_URL || undefined,
+    tls: tlsFromEnv(env),
+    jwksUrl: env.JWKS_URL || undefined,
+    jwksIssuer: env.JWKS_ISSUER || undefined,
+    jwksAudience: env.JWKS_AUDIENCE || undefined,
   };
+}
+
+function tlsFromEnv(env: NodeJS.ProcessEnv): SampleConfig['tls'] {
+  const { TLS_CERT: cert, TLS_KEY: key, TLS_CA: ca } = env;
+  if (!cert && !key && !ca) return undefined;
+  if (!cert || !key) throw new Error('Set both TLS_CERT and TLS_KEY to serve HTTPS (TLS_CA alone is not enough).');
+  return { cert: pem('TLS_CERT', cert), key: pem('TLS_KEY', key), ca: ca ? pem('TLS_CA', ca) : undefined };
+}
+
+function pem(name: string, value: string): Buffer {
+  if (value.trimStart().startsWith('-----BEGIN')) return Buffer.from(value);
+  try {
+    return readFileSync(value);
+  } catch {
+    throw new Error(`${name}: cannot read the file ${value}.`);
+  }
 }

@@ -1,5 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
+import type { WsAuthenticated, WsJwtClaims } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 
 export interface SampleUser {
   id: string;
@@ -29,6 +30,20 @@ export class UsersService {
   findByUsername(username: unknown): SampleUser | undefined {
     const user = USERS.find((candidate) => candidate.username === username);
     return user && publicView(user);
+  }
+
+  /** A client certificate's CN names a sample user; its id is the subject, as in tokens. */
+  fromCertificate(certificate: X509Certificate): WsAuthenticated<SampleUser> | undefined {
+    const user = this.findByUsername(/^CN=(.+)$/m.exec(certificate.subject)?.[1]);
+    return user && { user, subject: user.id, roles: user.roles };
+  }
+
+  /** With JWKS_URL, the identity provider is the authority on who the user is and what roles it has. */
+  fromIdentityProvider(claims: WsJwtClaims): SampleUser | undefined {
+    const username = claims.preferred_username ?? claims.username;
+    if (typeof claims.sub !== 'string' || typeof username !== 'string') return undefined;
+    const roles = Array.isArray(claims.roles) ? claims.roles.filter((role): role is string => typeof role === 'string') : [];
+    return { id: claims.sub, username, roles };
   }
 
   checkPassword(username: unknown, password: unknown): SampleUser | undefined {

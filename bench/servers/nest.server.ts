@@ -9,7 +9,9 @@ import { serveBenchmark } from './server-process.js';
 
 export const BENCH_SECRET = 'benchmark-secret-0123456789-0123456789-0123';
 
-// BENCH_SERVER: `plain` is Nest's own WsAdapter with no authentication; `auth` is WsAuthAdapter.
+// BENCH_SERVER: `plain` is Nest's own WsAdapter with no authentication; `auth` is WsAuthAdapter
+// verifying an HS256 JWT; `auth-custom` is WsAuthAdapter with an authenticator that does no
+// cryptography, which separates the adapter's own cost from the JWT's.
 // BENCH_GUARDS: `on` puts WsAuthGuard + WsRolesGuard + @WsUser on the handler.
 const kind = process.env.BENCH_SERVER ?? 'auth';
 const guarded = process.env.BENCH_GUARDS === 'on';
@@ -41,6 +43,10 @@ function benchModule(): DynamicModule {
   class BenchModule {}
   const gateway = guarded ? GuardedGateway : PlainGateway;
   if (kind === 'plain') return { module: BenchModule, providers: [gateway] };
+  if (kind === 'auth-custom') {
+    const identity = { user: { username: 'bench' }, subject: '1', roles: ['user'], expiresAt: Date.now() + 3_600_000 };
+    return { module: BenchModule, imports: [WsAuthModule.forRoot({ authenticate: () => identity, expiryWarningMs: 0 })], providers: [gateway] };
+  }
   // expiryWarningMs 0: the benchmark token outlives the run, so the timer is one per socket.
   return { module: BenchModule, imports: [WsAuthModule.forRoot({ jwt: { secret: BENCH_SECRET }, expiryWarningMs: 0 })], providers: [gateway] };
 }

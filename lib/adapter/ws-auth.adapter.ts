@@ -5,6 +5,7 @@ import type { WebSocket, WebSocketServer } from 'ws';
 import type { WsAuthGatewayOptions } from '../ws-auth-options.interface.js';
 import { WsAuthConfig } from '../ws-auth.config.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
+import { isPromiseLike, type MaybePromise } from '../handshake/maybe-promise.js';
 import { selectableProtocols } from '../handshake/subprotocol.js';
 import { identityOfRequest, rememberForUpgrade } from '../identity/identity-store.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
@@ -94,28 +95,39 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   private verify(authenticator: HandshakeAuthenticator, info: VerifyInfo, done: VerifyCallback): void {
-    this.authenticateUpgrade(authenticator, info.req)
-      .then(
-        (identity) => {
-          if (identity) rememberForUpgrade(info.req, identity);
-          done(true);
-        },
-        (error: unknown) => {
-          const refusal = toRefusal(error, 'the upgrade');
-          this.logRefusal(refusal, info.req);
-          const response = refusalResponse(refusal);
-          done(false, response.status, response.body, response.headers);
-        },
-      )
-      // Whatever runs synchronously inside the upgrade (app connection hooks) must not
-      // become an unhandled rejection that takes the process down.
-      .catch((error: unknown) => {
-        this.authLogger.error(`WebSocket upgrade failed after authentication: ${errorName(error)}`);
-        info.req.socket.destroy();
-      });
+    let identity: MaybePromise<WsIdentity | undefined>;
+    try {
+      identity = this.authenticateUpgrade(authenticator, info.req);
+    } catch (error) {
+      return this.settle(info.req, done, undefined, error);
+    }
+    if (!isPromiseLike(identity)) return this.settle(info.req, done, identity);
+    identity.then(
+      (resolved) => this.settle(info.req, done, resolved),
+      (error: unknown) => this.settle(info.req, done, undefined, error),
+    );
   }
 
-  private async authenticateUpgrade(authenticator: HandshakeAuthenticator, request: IncomingMessage): Promise<WsIdentity | undefined> {
+  /** Completes (or refuses) the upgrade: ws then runs the connection listeners right here. */
+  private settle(request: IncomingMessage, done: VerifyCallback, identity: WsIdentity | undefined, error?: unknown): void {
+    try {
+      if (error === undefined) {
+        if (identity) rememberForUpgrade(request, identity);
+        return done(true);
+      }
+      const refusal = toRefusal(error, 'the upgrade');
+      this.logRefusal(refusal, request);
+      const response = refusalResponse(refusal);
+      done(false, response.status, response.body, response.headers);
+    } catch (failure) {
+      // Whatever runs synchronously inside the upgrade (app connection hooks) must not
+      // take the process down or leave the socket half-open.
+      this.authLogger.error(`WebSocket upgrade failed after authentication: ${errorName(failure)}`);
+      request.socket.destroy();
+    }
+  }
+
+  private authenticateUpgrade(authenticator: HandshakeAuthenticator, request: IncomingMessage): MaybePromise<WsIdentity | undefined> {
     if (authenticator.settings.mode === 'handshake') return authenticator.authenticate(request);
     authenticator.admit(request);
     // Sockets that have not authenticated yet hold memory; their number is bounded.

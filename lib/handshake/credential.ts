@@ -1,17 +1,21 @@
+import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { WsCredentialSource } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
+import type { ClientCertificateReader } from './client-certificate.js';
 import { readCookie } from './cookie-value.js';
 import { BEARER_PROTOCOL_PREFIX, isCredentialProtocol, splitProtocols } from './subprotocol.js';
 
-export interface Credential {
-  readonly source: WsCredentialSource;
-  readonly token: string;
-}
+export type Credential =
+  | { readonly source: 'certificate'; readonly certificate: X509Certificate }
+  | { readonly source: TokenSource; readonly token: string };
 
-export interface CredentialNames {
+type TokenSource = Exclude<WsCredentialSource, 'certificate'>;
+
+export interface CredentialOptions {
   readonly cookieName: string;
   readonly queryParam: string;
+  readonly certificates?: ClientCertificateReader;
 }
 
 const BEARER_SCHEME = /^bearer[ \t]+(\S*)[ \t]*$/i;
@@ -24,20 +28,25 @@ const BEARER_SCHEME = /^bearer[ \t]+(\S*)[ \t]*$/i;
 export function takeCredential(
   request: IncomingMessage,
   sources: readonly WsCredentialSource[],
-  names: CredentialNames,
+  options: CredentialOptions,
 ): Credential | undefined {
   for (const source of sources) {
-    const token = READERS[source](request, names);
+    if (source === 'certificate') {
+      const certificate = options.certificates?.read(request);
+      if (certificate) return { source, certificate };
+      continue;
+    }
+    const token = READERS[source](request, options);
     if (token !== undefined) return { source, token };
   }
   return undefined;
 }
 
-type Reader = (request: IncomingMessage, names: CredentialNames) => string | undefined;
+type Reader = (request: IncomingMessage, options: CredentialOptions) => string | undefined;
 
 const TICKET_PARAM = 'ticket';
 
-const READERS: Readonly<Record<WsCredentialSource, Reader>> = {
+const READERS: Readonly<Record<TokenSource, Reader>> = {
   ticket: (request) => fromQuery(request, TICKET_PARAM),
   header: fromAuthorizationHeader,
   subprotocol: fromSubprotocol,

@@ -1,11 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
+import type { WsAuthenticated, WsAuthenticateFn, WsCertificateValidateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
 import type { TicketBook } from '../tickets/ticket-book.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
-import { hasDuplicateAuthorization, takeCredential, type CredentialNames } from './credential.js';
+import { hasDuplicateAuthorization, takeCredential, type CredentialOptions } from './credential.js';
 import { withDeadline } from './deadline.js';
+import { andThen, isPromiseLike, type MaybePromise } from './maybe-promise.js';
 import type { OriginPolicy } from './origin-policy.js';
 
 export interface HandshakeSettings {
@@ -16,11 +17,12 @@ export interface HandshakeSettings {
   readonly expiryWarningMs: number;
   readonly origins: OriginPolicy;
   readonly sources: readonly WsCredentialSource[];
-  readonly names: CredentialNames;
+  readonly credentialOptions: CredentialOptions;
   readonly verifyTimeoutMs: number;
   readonly jwt?: JwtIdentitySettings;
   readonly tickets: TicketBook;
   readonly authenticate?: WsAuthenticateFn;
+  readonly validateCertificate?: WsCertificateValidateFn;
 }
 
 /**
@@ -30,10 +32,12 @@ export interface HandshakeSettings {
 export class HandshakeAuthenticator {
   constructor(readonly settings: HandshakeSettings) {}
 
-  async authenticate(request: IncomingMessage): Promise<WsIdentity> {
+  /** Throws or rejects with a refusal; only asynchronous work is bounded by the deadline. */
+  authenticate(request: IncomingMessage): MaybePromise<WsIdentity> {
     this.admit(request);
     if (hasDuplicateAuthorization(request)) throw new WsRefusal('ambiguous_credential');
-    return withDeadline(this.identify(request), this.settings.verifyTimeoutMs);
+    const identity = this.identify(request);
+    return isPromiseLike(identity) ? withDeadline(identity, this.settings.verifyTimeoutMs) : identity;
   }
 
   /** Checks that hold for every upgrade, in-band gateways included. */
@@ -50,31 +54,43 @@ export class HandshakeAuthenticator {
   }
 
   /** A bearer token sent over an open socket (in-band `authenticate`, or a refresh). */
-  identifyToken(token: string, request: IncomingMessage, source: WsIdentity['source']): Promise<WsIdentity> {
-    if (!this.settings.jwt) return Promise.reject(new WsRefusal('invalid_credential'));
-    return withDeadline(identityFromJwt(token, source, request, this.settings.jwt), this.settings.verifyTimeoutMs);
+  async identifyToken(token: string, request: IncomingMessage, source: WsIdentity['source']): Promise<WsIdentity> {
+    if (!this.settings.jwt) throw new WsRefusal('invalid_credential');
+    const identity = identityFromJwt(token, source, request, this.settings.jwt);
+    return isPromiseLike(identity) ? withDeadline(identity, this.settings.verifyTimeoutMs) : identity;
   }
 
-  private async identify(request: IncomingMessage): Promise<WsIdentity> {
-    const { authenticate, sources, names, jwt, tickets } = this.settings;
-    if (authenticate) return identityFromAuthenticated(await authenticate(request));
+  private identify(request: IncomingMessage): MaybePromise<WsIdentity> {
+    const { authenticate, sources, credentialOptions, jwt, tickets } = this.settings;
+    if (authenticate) return andThen(authenticate(request), (result) => identityFromAuthenticated(result, 'custom'));
 
-    const credential = takeCredential(request, sources, names);
+    const credential = takeCredential(request, sources, credentialOptions);
     if (!credential) throw new WsRefusal('missing_credential');
+    if (credential.source === 'certificate') {
+      const { certificate } = credential;
+      const validTo = Date.parse(certificate.validTo);
+      return andThen(this.settings.validateCertificate!(certificate, request), (result) =>
+        identityFromAuthenticated(result, 'certificate', validTo),
+      );
+    }
     // A ticket was checked when it was issued; redeeming it is all that is left to do.
     if (credential.source === 'ticket') return tickets.redeem(credential.token);
     return identityFromJwt(credential.token, credential.source, request, jwt!);
   }
 }
 
-function identityFromAuthenticated(result: WsAuthenticated | null | undefined): WsIdentity {
+function identityFromAuthenticated(
+  result: WsAuthenticated | null | undefined,
+  source: WsIdentity['source'],
+  expiresAt?: number,
+): WsIdentity {
   if (!result || result.user === null || result.user === undefined) throw new WsRefusal('invalid_credential');
   return {
     user: result.user,
     subject: result.subject,
     roles: [...(result.roles ?? [])],
     claims: result.claims ?? {},
-    expiresAt: result.expiresAt,
-    source: 'custom',
+    expiresAt: result.expiresAt ?? expiresAt,
+    source,
   };
 }

@@ -9,6 +9,6 @@ export interface WsIdentity<User = unknown> {
   readonly claims: Readonly<Record<string, unknown>>;
   /** Epoch milliseconds; undefined when the credential does not expire. */
   readonly expiresAt?: number;
-  /** How the connection authenticated: a handshake source, `message` (in-band) or `custom`. */
+  /** How the connection authenticated: a handshake source (`certificate` included), `message` (in-band) or `custom`. */
   readonly source: WsCredentialSource | 'message' | 'custom';
 }

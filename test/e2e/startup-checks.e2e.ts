@@ -73,8 +73,16 @@ async function assertAuthenticates(app: TestApp, path = '/chat') {
 }
 
 describe('startup refuses unsafe configurations', () => {
-  it('needs jwt or authenticate', async () => {
-    await assertStartupFails(chatModule({}), /set jwt \(a secret or a publicKey\) or an authenticate function/);
+  it('needs jwt, client certificates or authenticate', async () => {
+    await assertStartupFails(chatModule({}), /set jwt \(a secret, a publicKey or a jwksUri\), clientCertificate or an authenticate function/);
+  });
+
+  it('refuses a JWKS together with a secret', async () => {
+    await assertStartupFails(chatModule({ jwt: { jwksUri: 'https://id.example.test/jwks', secret: TEST_SECRET } }), /jwksUri is exclusive/);
+  });
+
+  it('refuses the certificate source without clientCertificate options', async () => {
+    await assertStartupFails(chatModule({ jwt: { secret: TEST_SECRET }, credentials: ['certificate'] }), /needs clientCertificate options/);
   });
 
   it('refuses an empty jwt.algorithms list', async () => {

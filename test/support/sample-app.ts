@@ -32,14 +32,15 @@ export async function startSample(overrides: Partial<SampleConfig> = {}): Promis
   const logs = new LogCapture();
   const app = await createSampleApp(config, logs);
   await app.listen(config.port, config.host);
-  const origin = `http://${config.host}:${config.port}`;
+  const secure = Boolean(config.tls);
+  const origin = `${secure ? 'https' : 'http'}://${config.host}:${config.port}`;
   return {
     app,
     config,
     logs,
     origin,
     http: (path) => `${origin}${path}`,
-    ws: (path) => `ws://${config.host}:${config.port}${path}`,
+    ws: (path) => `${secure ? 'wss' : 'ws'}://${config.host}:${config.port}${path}`,
     async login(username, password = username) {
       const response = await fetch(`${origin}/auth/login`, {
         method: 'POST',

@@ -1,5 +1,5 @@
 import { NestFactory } from '@nestjs/core';
-import type { INestApplication } from '@nestjs/common';
+import type { INestApplication, NestApplicationOptions } from '@nestjs/common';
 import { WsAuthAdapter } from '../../lib/index.js';
 import { LogCapture } from './log-capture.js';
 
@@ -12,9 +12,9 @@ export interface TestApp {
 }
 
 /** Boots a real Nest app with WsAuthAdapter on an ephemeral loopback port. */
-export async function startTestApp(module: any, options: { adapter?: boolean } = {}): Promise<TestApp> {
+export async function startTestApp(module: any, options: { adapter?: boolean; httpsOptions?: NestApplicationOptions['httpsOptions'] } = {}): Promise<TestApp> {
   const logs = new LogCapture();
-  const app = await NestFactory.create(module, { logger: logs, abortOnError: false });
+  const app = await NestFactory.create(module, { logger: logs, abortOnError: false, httpsOptions: options.httpsOptions });
   if (options.adapter !== false) app.useWebSocketAdapter(new WsAuthAdapter(app));
   try {
     await app.listen(0, '127.0.0.1');
@@ -28,7 +28,7 @@ export async function startTestApp(module: any, options: { adapter?: boolean } =
     app,
     port,
     logs,
-    url: (path) => `ws://127.0.0.1:${port}${path}`,
+    url: (path) => `${options.httpsOptions ? 'wss' : 'ws'}://127.0.0.1:${port}${path}`,
     close: () => app.close(),
   };
 }

@@ -6,9 +6,12 @@ export type Outcome =
   | { kind: 'error'; message: string };
 
 /** Opens a real `ws` client and reports whether the server upgraded or refused it. */
-export function openSocket(url: string, options: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<Outcome> {
+export function openSocket(
+  url: string,
+  options: { headers?: Record<string, string>; protocols?: string[]; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } = {},
+): Promise<Outcome> {
   return new Promise((resolve) => {
-    const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers });
+    const socket = new WebSocket(url, options.protocols ?? [], { headers: options.headers, ...options.tls });
     socket.once('open', () => resolve({ kind: 'open', socket, protocol: socket.protocol }));
     socket.once('unexpected-response', (_request, response) => {
       let body = '';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
-import { hasDuplicateAuthorization, takeCredential } from '../../lib/handshake/credential.js';
+import { hasDuplicateAuthorization, takeCredential, type Credential } from '../../lib/handshake/credential.js';
 import { WsRefusal } from '../../lib/refusals/ws-refusal.js';
 
 const NAMES = { cookieName: 'access_token', queryParam: 'access_token' };
@@ -53,8 +53,10 @@ describe('takeCredential: which source is THE credential', () => {
   });
 });
 
+const tokenIn = (credential: Credential | undefined) => (credential && 'token' in credential ? credential.token : undefined);
+
 describe('takeCredential: the Authorization header', () => {
-  const tokenOf = (value: string) => takeCredential(upgrade([['Authorization', value]]), ['header'], NAMES)?.token;
+  const tokenOf = (value: string) => tokenIn(takeCredential(upgrade([['Authorization', value]]), ['header'], NAMES));
 
   it('reads the Bearer scheme case-insensitively, with spaces or tabs around the token', () => {
     assert.equal(tokenOf('Bearer a.b.c'), 'a.b.c');
@@ -88,7 +90,7 @@ describe('takeCredential: the subprotocol', () => {
 
 describe('takeCredential: the cookie', () => {
   it('reads the named cookie among others, unquoted', () => {
-    const take = (cookie: string, names = NAMES) => takeCredential(upgrade([['Cookie', cookie]]), ['cookie'], names)?.token;
+    const take = (cookie: string, names = NAMES) => tokenIn(takeCredential(upgrade([['Cookie', cookie]]), ['cookie'], names));
     assert.equal(take('theme=dark; access_token=abc; lang=en'), 'abc');
     assert.equal(take('access_token="abc"'), 'abc');
     assert.equal(take('my_access_token=abc'), undefined);
@@ -105,7 +107,7 @@ describe('takeCredential: the query', () => {
 
   it('reads the named parameter, decoded', () => {
     assert.deepEqual(take('/chat?x=1&access_token=a.b.c'), { source: 'query', token: 'a.b.c' });
-    assert.equal(take('/chat?token=a%2Eb.c', { ...NAMES, queryParam: 'token' })?.token, 'a.b.c');
+    assert.equal(tokenIn(take('/chat?token=a%2Eb.c', { ...NAMES, queryParam: 'token' })), 'a.b.c');
   });
 
   it('keeps an empty value as a present, bad credential', () => {

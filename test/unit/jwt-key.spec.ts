@@ -118,7 +118,7 @@ describe('createJwtKey defaults', () => {
 });
 
 async function assertInvalidCredential(verifier: JwtVerifier, token: string) {
-  await assert.rejects(verifier.verify(token), (error: unknown) => {
+  await assert.rejects(async () => verifier.verify(token), (error: unknown) => {
     assert.ok(error instanceof WsRefusal, `expected a WsRefusal, got ${String(error)}`);
     assert.equal(error.reason, 'invalid_credential');
     assert.equal(error.status, 401);

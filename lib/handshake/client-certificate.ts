@@ -1,0 +1,97 @@
+import type { IncomingMessage } from 'node:http';
+import { X509Certificate } from 'node:crypto';
+import { BlockList, isIP } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import type { WsClientCertificateOptions } from '../ws-auth-options.interface.js';
+import { WsRefusal } from '../refusals/ws-refusal.js';
+
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
+const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+
+function fail(message: string): never {
+  throw new Error(`WsAuthModule: ${message}`);
+}
+
+/**
+ * Finds the client certificate to trust for an upgrade: the one the TLS layer verified
+ * against the server's CA, or, behind a TLS-terminating proxy, the one that proxy forwards
+ * in a header, believed only from the configured proxy addresses.
+ */
+export class ClientCertificateReader {
+  private readonly proxyHeader?: string;
+  private readonly proxies = new BlockList();
+  private readonly proxyCas: X509Certificate[];
+
+  constructor(options: WsClientCertificateOptions) {
+    if (typeof options.validate !== 'function') fail('clientCertificate.validate must be a function.');
+    if (options.proxyHeader !== undefined) {
+      if (!HEADER_NAME.test(options.proxyHeader)) fail(`clientCertificate.proxyHeader "${options.proxyHeader}" is not a header name.`);
+      if (!options.trustedProxies?.length) fail('clientCertificate.proxyHeader needs trustedProxies: anyone else could send the header.');
+      this.proxyHeader = options.proxyHeader.toLowerCase();
+    }
+    for (const entry of options.trustedProxies ?? []) this.trustProxy(entry);
+    this.proxyCas = [options.proxyCa ?? []].flat().map((pem) => {
+      try {
+        return new X509Certificate(pem);
+      } catch {
+        fail('clientCertificate.proxyCa holds something that is not a PEM certificate.');
+      }
+    });
+  }
+
+  /** The certificate to trust, or undefined when there is none (the next source is tried). */
+  read(request: IncomingMessage): X509Certificate | undefined {
+    const socket = request.socket as Partial<TLSSocket>;
+    // `authorized` is true only when the chain verified against the server's `ca`.
+    if (socket.encrypted && socket.authorized === true) {
+      const peer = socket.getPeerCertificate?.();
+      if (peer?.raw) return new X509Certificate(peer.raw);
+    }
+    return this.fromProxy(request);
+  }
+
+  private fromProxy(request: IncomingMessage): X509Certificate | undefined {
+    if (!this.proxyHeader) return undefined;
+    const value = request.headers[this.proxyHeader];
+    // From anyone but a trusted proxy, the header is a claim, not a certificate.
+    if (typeof value !== 'string' || !this.isTrustedProxy(request.socket.remoteAddress)) return undefined;
+    let certificate: X509Certificate;
+    try {
+      certificate = new X509Certificate(decodeForwarded(value));
+    } catch {
+      throw new WsRefusal('invalid_credential');
+    }
+    const now = Date.now();
+    if (Date.parse(certificate.validFrom) > now || Date.parse(certificate.validTo) <= now) throw new WsRefusal('invalid_credential');
+    if (this.proxyCas.length && !this.proxyCas.some((ca) => certificate.checkIssued(ca) && certificate.verify(ca.publicKey))) {
+      throw new WsRefusal('invalid_credential');
+    }
+    return certificate;
+  }
+
+  private trustProxy(entry: string): void {
+    const [address, prefix] = String(entry).split('/');
+    const family = isIP(address);
+    if (!family) fail(`clientCertificate.trustedProxies: "${entry}" is not an IP address or CIDR range.`);
+    const type = family === 6 ? 'ipv6' : 'ipv4';
+    if (prefix === undefined) return this.proxies.addAddress(address, type);
+    const bits = Number(prefix);
+    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) fail(`clientCertificate.trustedProxies: "${entry}" has a bad prefix.`);
+    this.proxies.addSubnet(address, bits, type);
+  }
+
+  private isTrustedProxy(remoteAddress: string | undefined): boolean {
+    if (!remoteAddress) return false;
+    const mapped = IPV4_MAPPED.exec(remoteAddress)?.[1];
+    return mapped ? this.proxies.check(mapped, 'ipv4') : this.proxies.check(remoteAddress, isIP(remoteAddress) === 6 ? 'ipv6' : 'ipv4');
+  }
+}
+
+/**
+ * Proxies forward a certificate as URL-encoded PEM (nginx `$ssl_client_escaped_cert`, AWS
+ * ALB), or as base64 DER without PEM armour (HAProxy `ssl_c_der,base64`, Traefik).
+ */
+function decodeForwarded(value: string): string | Buffer {
+  const text = value.includes('%') ? decodeURIComponent(value) : value;
+  return text.trimStart().startsWith('-----BEGIN') ? text : Buffer.from(text, 'base64');
+}

@@ -1,0 +1,133 @@
+import { Logger } from '@nestjs/common';
+import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
+import { WsRefusal } from '../refusals/ws-refusal.js';
+import { assertCompactToken, checkedClaims, DEFAULT_MAX_TOKEN_LENGTH } from './token-shape.js';
+
+type Jose = typeof import('jose');
+type KeySet = ReturnType<Jose['createRemoteJWKSet']>;
+
+const ASYMMETRIC = new Set<WsJwtAlgorithm>(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
+const DEFAULT_CACHE_MAX_AGE_MS = 600_000;
+const DEFAULT_COOLDOWN_MS = 30_000;
+const DEFAULT_TIMEOUT_MS = 5000;
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+// jose's codes for failures the token caused. Anything else means the key set could not
+// be fetched or read: the key server's outage, which is 503 and never a pass.
+const TOKEN_FAULTS = new Set([
+  'ERR_JWT_EXPIRED',
+  'ERR_JWT_CLAIM_VALIDATION_FAILED',
+  'ERR_JWT_INVALID',
+  'ERR_JWS_INVALID',
+  'ERR_JWS_SIGNATURE_VERIFICATION_FAILED',
+  'ERR_JOSE_ALG_NOT_ALLOWED',
+  'ERR_JOSE_NOT_SUPPORTED',
+  'ERR_JWKS_NO_MATCHING_KEY',
+  'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
+]);
+
+function fail(message: string): never {
+  throw new Error(`WsAuthModule: ${message}`);
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) fail(`jwt.jwks.${name} must be a positive number.`);
+  return value;
+}
+
+/**
+ * Verifies tokens against an identity provider's JWKS through `jose`, which caches the key
+ * set, fetches it again once for a new `kid`, and holds back further fetches during its
+ * cooldown. The token's `kid` only selects among fetched keys; `jku` and `x5u` are never read.
+ */
+export class JwksVerifier {
+  private readonly logger = new Logger('WsAuth');
+  private readonly url: URL;
+  private readonly algorithms: WsJwtAlgorithm[];
+  private readonly maxTokenLength: number;
+  private readonly requireExpiration: boolean;
+  private readonly fetching: { cacheMaxAge: number; cooldownDuration: number; timeoutDuration: number };
+  private jose?: Jose;
+  private keys?: KeySet;
+  private outage = false;
+
+  constructor(private readonly options: WsAuthJwtOptions) {
+    if (options.secret !== undefined || options.publicKey !== undefined) {
+      fail('jwt.jwksUri is exclusive with jwt.secret and jwt.publicKey; set one.');
+    }
+    try {
+      this.url = new URL(options.jwksUri!);
+    } catch {
+      fail('jwt.jwksUri is not a valid URL.');
+    }
+    if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') fail('jwt.jwksUri must be an https URL.');
+    if (this.url.protocol === 'http:' && !LOOPBACK_HOSTS.has(this.url.hostname)) {
+      this.logger.warn('jwt.jwksUri is fetched over plain http: anyone on the path can swap the keys. Use https.');
+    }
+    if (options.algorithms !== undefined && options.algorithms.length === 0) fail('jwt.algorithms must not be empty.');
+    this.algorithms = options.algorithms ?? ['RS256'];
+    const foreign = this.algorithms.filter((alg) => !ASYMMETRIC.has(alg));
+    if (foreign.length) fail(`a JWKS holds public keys: ${foreign.join(', ')} cannot be used with jwt.jwksUri.`);
+    const audiences = options.audience === undefined ? [] : [options.audience].flat();
+    if (audiences.some((audience) => typeof audience !== 'string')) fail('with jwt.jwksUri, jwt.audience must be strings.');
+    this.maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
+    this.requireExpiration = options.requireExpiration ?? true;
+    const { cacheMaxAgeMs = DEFAULT_CACHE_MAX_AGE_MS, cooldownMs = DEFAULT_COOLDOWN_MS, timeoutMs = DEFAULT_TIMEOUT_MS } = options.jwks ?? {};
+    this.fetching = {
+      cacheMaxAge: positive('cacheMaxAgeMs', cacheMaxAgeMs),
+      cooldownDuration: positive('cooldownMs', cooldownMs),
+      timeoutDuration: positive('timeoutMs', timeoutMs),
+    };
+  }
+
+  /**
+   * Loads `jose` (a missing dependency stops startup) and fetches the key set once, so the
+   * first handshakes find it cached. An unreachable provider does not stop startup: its
+   * tokens are refused with 503 until it answers.
+   */
+  async init(): Promise<void> {
+    try {
+      this.jose = (await import('jose' as string)) as Jose;
+    } catch {
+      fail('jwt.jwksUri needs the "jose" package: npm install jose');
+    }
+    this.keys = this.jose.createRemoteJWKSet(this.url, this.fetching);
+    try {
+      await this.keys.reload();
+    } catch (error) {
+      this.reportOutage(error);
+    }
+  }
+
+  async verify(token: string): Promise<WsJwtClaims> {
+    assertCompactToken(token, this.maxTokenLength);
+    if (!this.jose || !this.keys) throw new WsRefusal('unavailable');
+    let payload: unknown;
+    try {
+      ({ payload } = await this.jose.jwtVerify(token, this.keys, {
+        algorithms: this.algorithms,
+        issuer: this.options.issuer,
+        audience: this.options.audience as string | string[] | undefined,
+        clockTolerance: this.options.clockToleranceSeconds ?? 0,
+        requiredClaims: this.requireExpiration ? ['exp'] : [],
+      }));
+    } catch (error) {
+      if (TOKEN_FAULTS.has((error as { code?: string } | null)?.code ?? '')) throw new WsRefusal('invalid_credential');
+      this.reportOutage(error);
+      throw new WsRefusal('unavailable');
+    }
+    if (this.outage) {
+      this.outage = false;
+      this.logger.log('The JWKS is reachable again.');
+    }
+    return checkedClaims(payload, this.requireExpiration);
+  }
+
+  /** One line when the outage starts, not one per refused handshake. */
+  private reportOutage(error: unknown): void {
+    if (this.outage) return;
+    this.outage = true;
+    const code = (error as { code?: string; name?: string } | null)?.code ?? (error as Error | null)?.name ?? 'Error';
+    this.logger.error(`The JWKS at ${this.url.origin}${this.url.pathname} could not be used (${code}): tokens are refused with 503.`);
+  }
+}

@@ -1,0 +1,16 @@
+import type { WsAuthJwtOptions, WsJwtClaims } from '../ws-auth-options.interface.js';
+import type { MaybePromise } from '../handshake/maybe-promise.js';
+import { JwksVerifier } from './jwks-verifier.js';
+import { JwtVerifier } from './jwt-verifier.js';
+
+/** Turns a compact JWT into checked claims, or throws (or rejects with) a WsRefusal. */
+export interface TokenVerifier {
+  verify(token: string): MaybePromise<WsJwtClaims>;
+  /** Runs once at startup, before the first handshake. */
+  init?(): Promise<void>;
+}
+
+/** A JWKS when `jwksUri` is set; otherwise the secret or public key, through @nestjs/jwt. */
+export function createTokenVerifier(options: WsAuthJwtOptions): TokenVerifier {
+  return options.jwksUri !== undefined ? new JwksVerifier(options) : new JwtVerifier(options);
+}

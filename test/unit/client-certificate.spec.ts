@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import type { IncomingMessage } from 'node:http';
+import { describe, it } from 'node:test';
+import { ClientCertificateReader } from '../../lib/handshake/client-certificate.js';
+import { MemoryTicketStore, WsAuthConfig, type WsClientCertificateOptions } from '../../lib/index.js';
+
+const validate = () => null;
+
+function upgradeFrom(remoteAddress: string, headers: Record<string, string> = {}): IncomingMessage {
+  return { headers, socket: { remoteAddress } } as unknown as IncomingMessage;
+}
+
+describe('ClientCertificateReader options', () => {
+  const refuses = (options: Partial<WsClientCertificateOptions>, message: RegExp) =>
+    assert.throws(() => new ClientCertificateReader({ validate, ...options } as WsClientCertificateOptions), message);
+
+  it('needs a validate function', () => {
+    refuses({ validate: undefined }, /validate must be a function/);
+  });
+
+  it('refuses a proxy header that anyone could send', () => {
+    refuses({ proxyHeader: 'x-client-cert' }, /needs trustedProxies/);
+    refuses({ proxyHeader: 'x-client-cert', trustedProxies: [] }, /needs trustedProxies/);
+    refuses({ proxyHeader: 'bad header', trustedProxies: ['10.0.0.1'] }, /not a header name/);
+  });
+
+  it('refuses trusted proxies that are not addresses or CIDR ranges', () => {
+    refuses({ trustedProxies: ['proxy.internal'] }, /not an IP address/);
+    refuses({ trustedProxies: ['10.0.0.0/33'] }, /bad prefix/);
+    refuses({ trustedProxies: ['::1/129'] }, /bad prefix/);
+  });
+
+  it('refuses a proxy CA that is not a certificate', () => {
+    refuses({ proxyCa: 'not a pem' }, /not a PEM certificate/);
+  });
+
+  it('believes the header only from trusted addresses, IPv4-mapped ones included', () => {
+    const reader = new ClientCertificateReader({ validate, proxyHeader: 'X-Client-Cert', trustedProxies: ['10.0.0.0/8', 'fd00::1'] });
+    const garbage = { 'x-client-cert': 'garbage' };
+    // Believed (and then refused as garbage) from a trusted proxy; ignored from anyone else.
+    for (const address of ['10.1.2.3', '::ffff:10.1.2.3', 'fd00::1']) {
+      assert.throws(() => reader.read(upgradeFrom(address, garbage)), { reason: 'invalid_credential' });
+    }
+    for (const address of ['11.1.2.3', '::ffff:11.1.2.3', 'fd00::2', '']) {
+      assert.equal(reader.read(upgradeFrom(address, garbage)), undefined);
+    }
+  });
+});
+
+describe('WsAuthConfig with client certificates', () => {
+  const config = (options: object) => new WsAuthConfig(options as never, new MemoryTicketStore());
+
+  it('refuses the certificate source without clientCertificate options', () => {
+    assert.throws(() => config({ jwt: { secret: 's' }, credentials: ['certificate', 'header'] }), /needs clientCertificate/);
+  });
+
+  it('defaults to certificates alone without jwt, and to certificate first with it', () => {
+    assert.deepEqual(config({ clientCertificate: { validate } }).authenticatorFor(undefined).settings.sources, ['certificate']);
+    assert.deepEqual(config({ jwt: { secret: 's' }, clientCertificate: { validate } }).authenticatorFor(undefined).settings.sources, [
+      'certificate',
+      'ticket',
+      'header',
+      'subprotocol',
+      'cookie',
+    ]);
+  });
+
+  it('refuses token sources without jwt options', () => {
+    assert.throws(() => config({ clientCertificate: { validate }, credentials: ['certificate', 'header'] }), /needs the module jwt options/);
+  });
+});
