@@ -2,12 +2,14 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { WsAuthOptions, WsCertificateValidateFn } from '../../lib/index.js';
-import { base64Der, createTestPki, escapedPem, type KeyPair, type TestPki } from '../support/certificates.js';
+import { base64Der, createTestPki, opensslAvailable, escapedPem, type KeyPair, type TestPki } from '../support/certificates.js';
 import { appModule, makeGateway } from '../support/fixtures.js';
 import { makeRecordingGateway } from '../support/recording-gateway.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { openSocket, request, type Outcome } from '../support/ws-client.js';
+
+const hasOpenssl = opensslAvailable();
 
 const USERS: Record<string, { username: string; roles: string[] }> = { alice: { username: 'alice', roles: ['user'] } };
 
@@ -34,7 +36,7 @@ function assertRefusedWith(outcome: Outcome, status: number, reason: string): vo
   assert.equal(JSON.parse(outcome.body).reason, reason);
 }
 
-describe('client certificates over wss:// (mutual TLS)', () => {
+describe('client certificates over wss:// (mutual TLS)', { skip: !hasOpenssl }, () => {
   let pki: TestPki;
   let app: TestApp;
   const connect = (path: string, client?: KeyPair, headers?: Record<string, string>) =>
@@ -92,7 +94,7 @@ describe('client certificates over wss:// (mutual TLS)', () => {
   });
 });
 
-describe('client certificates forwarded by a TLS-terminating proxy', () => {
+describe('client certificates forwarded by a TLS-terminating proxy', { skip: !hasOpenssl }, () => {
   let pki: TestPki;
   let trusting: TestApp;
   let distrusting: TestApp;

@@ -2,10 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { sampleConfigFromEnv } from '../../sample/sample.config.js';
-import { createTestPki, type TestPki } from '../support/certificates.js';
+import { createTestPki, opensslAvailable, type TestPki } from '../support/certificates.js';
 import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 import { SAMPLE_TEST_SECRET, startSample, type RunningSample } from '../support/sample-app.js';
 import { closed, openSocket, request, type Outcome } from '../support/ws-client.js';
+
+const hasOpenssl = opensslAvailable();
 
 const sampleToken = (sub: string, username: string, roles: string[]) =>
   jwt.sign({ sub, username, roles }, SAMPLE_TEST_SECRET, { expiresIn: 300 });
@@ -18,7 +20,7 @@ async function whoami(outcome: Outcome): Promise<unknown> {
   return reply.data;
 }
 
-describe('sample: TLS_CERT, TLS_KEY and TLS_CA (HTTPS, WSS and client certificates)', () => {
+describe('sample: TLS_CERT, TLS_KEY and TLS_CA (HTTPS, WSS and client certificates)', { skip: !hasOpenssl }, () => {
   let pki: TestPki;
   let sample: RunningSample;
   const tls = (client?: { cert: Buffer; key: Buffer }) => ({ ca: pki.ca, ...client });
