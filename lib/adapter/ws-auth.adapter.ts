@@ -99,32 +99,33 @@ export class WsAuthAdapter extends WsAdapter {
     try {
       identity = this.authenticateUpgrade(authenticator, info.req);
     } catch (error) {
-      return this.settle(info.req, done, undefined, error);
+      return this.refuse(info.req, done, error);
     }
-    if (!isPromiseLike(identity)) return this.settle(info.req, done, identity);
+    if (!isPromiseLike(identity)) return this.admit(info.req, done, identity);
     identity.then(
-      (resolved) => this.settle(info.req, done, resolved),
-      (error: unknown) => this.settle(info.req, done, undefined, error),
+      (resolved) => this.admit(info.req, done, resolved),
+      (error: unknown) => this.refuse(info.req, done, error),
     );
   }
 
-  /** Completes (or refuses) the upgrade: ws then runs the connection listeners right here. */
-  private settle(request: IncomingMessage, done: VerifyCallback, identity: WsIdentity | undefined, error?: unknown): void {
+  /** Completes the upgrade: ws runs the connection listeners (ours, then Nest's) right here. */
+  private admit(request: IncomingMessage, done: VerifyCallback, identity: WsIdentity | undefined): void {
     try {
-      if (error === undefined) {
-        if (identity) rememberForUpgrade(request, identity);
-        return done(true);
-      }
-      const refusal = toRefusal(error, 'the upgrade');
-      this.logRefusal(refusal, request);
-      const response = refusalResponse(refusal);
-      done(false, response.status, response.body, response.headers);
+      if (identity) rememberForUpgrade(request, identity);
+      done(true);
     } catch (failure) {
       // Whatever runs synchronously inside the upgrade (app connection hooks) must not
       // take the process down or leave the socket half-open.
       this.authLogger.error(`WebSocket upgrade failed after authentication: ${errorName(failure)}`);
       request.socket.destroy();
     }
+  }
+
+  private refuse(request: IncomingMessage, done: VerifyCallback, error: unknown): void {
+    const refusal = toRefusal(error, 'the upgrade');
+    this.logRefusal(refusal, request);
+    const response = refusalResponse(refusal);
+    done(false, response.status, response.body, response.headers);
   }
 
   private authenticateUpgrade(authenticator: HandshakeAuthenticator, request: IncomingMessage): MaybePromise<WsIdentity | undefined> {

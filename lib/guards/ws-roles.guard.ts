@@ -7,6 +7,10 @@ import { WsAuthGuard } from './ws-auth.guard.js';
 /** Requires an authenticated connection holding one of the `@Roles()` of the handler or class. */
 @Injectable()
 export class WsRolesGuard extends WsAuthGuard {
+  // Decorator metadata never changes at run time, so it is read once per handler, not per
+  // message. Keyed by class too: gateways that inherit one handler may declare other roles.
+  private readonly requiredRoles = new WeakMap<object, WeakMap<object, readonly string[]>>();
+
   constructor(private readonly reflector: Reflector) {
     super();
   }
@@ -14,12 +18,20 @@ export class WsRolesGuard extends WsAuthGuard {
   override canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'ws') return true;
     const identity = this.requireIdentity(context);
-    const required = this.reflector.getAllAndOverride<string[] | undefined>(WS_ROLES_KEY, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (!required || required.length === 0) return true;
+    const required = this.rolesOf(context.getClass(), context.getHandler());
+    if (required.length === 0) return true;
     if (required.some((role) => identity.roles.includes(role))) return true;
     throw new WsAuthException('forbidden');
+  }
+
+  private rolesOf(gateway: object, handler: object): readonly string[] {
+    let byHandler = this.requiredRoles.get(gateway);
+    if (!byHandler) this.requiredRoles.set(gateway, (byHandler = new WeakMap()));
+    let roles = byHandler.get(handler);
+    if (!roles) {
+      roles = this.reflector.getAllAndOverride<string[] | undefined>(WS_ROLES_KEY, [handler as never, gateway as never]) ?? [];
+      byHandler.set(handler, roles);
+    }
+    return roles;
   }
 }

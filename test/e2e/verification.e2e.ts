@@ -29,6 +29,8 @@ const validators: Record<string, WsValidateFn> = {
   '/throws': (_claims, request) => {
     throw new Error(`no user for ${request.headers.authorization}`);
   },
+  // A rejection without a reason must still be a refusal, never mistaken for success.
+  '/rejects-nothing': () => Promise.reject(undefined),
   '/slow': async (claims) => {
     await sleep(SLOW_VALIDATE_MS);
     slowValidations++;
@@ -90,6 +92,10 @@ describe('verification outcomes of validate() and authenticate()', () => {
       assertNotLeaked(app, response.raw, token);
       assert.ok(!app.logs.text().includes('no user for'), 'the error message may quote the request');
       assert.match(app.logs.text(), /threw Error/);
+    });
+
+    it('fails closed with 500 when it rejects with no reason at all', async () => {
+      assertRefused(await withToken('/rejects-nothing'), 500, 'internal_error');
     });
 
     it('answers 503 when validate() outlives verifyTimeoutMs', async () => {
