@@ -11,8 +11,8 @@ export function handshakeChart(accepted: Medians, refused: Medians): string {
     { name: 'WsAuthAdapter (JWT), refused: bad signature', value: refused.get('refused')!.median },
   ];
   const max = Math.max(...bars.map((bar) => bar.value));
-  const width = 760;
-  const left = 330;
+  const width = 840;
+  const left = 410;
   const barHeight = 26;
   const height = 50 + bars.length * (barHeight + 12);
   const rows = bars

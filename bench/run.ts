@@ -35,18 +35,59 @@ async function startServer(name: string, script: string, env: Record<string, str
   return { name, process, url: `ws://127.0.0.1:${ready.port}/bench` };
 }
 
+interface Sample {
+  perSecond: number;
+  /** The server process's CPU time per operation: steadier than a rate on a shared machine. */
+  cpuUsPerOp: number;
+}
+
+interface Measured {
+  median: number;
+  samples: number[];
+  cpuUsPerOp: number;
+}
+
+/** Runs one load against `server` and reads the server's CPU time around it. */
+async function sampled(server: Server, load: () => Promise<{ perSecond: number }>): Promise<Sample> {
+  const cpu = async () => ((await server.process.request({ type: 'cpu' })) as { us: number }).us;
+  const before = await cpu();
+  const { perSecond } = await load();
+  const used = (await cpu()) - before;
+  return { perSecond, cpuUsPerOp: used / (perSecond * SECONDS) };
+}
+
 /**
  * Runs `measure` on every subject, ROUNDS times, rotating who goes first, after one round
  * that is thrown away: it only warms up the JIT of every process involved.
  */
-async function alternate<T extends { name: string }>(subjects: T[], measure: (subject: T) => Promise<number>) {
+async function alternate<T extends { name: string }>(subjects: T[], measure: (subject: T) => Promise<Sample>): Promise<Map<string, Measured>> {
   for (const subject of subjects) await measure(subject);
-  const samples = new Map<string, number[]>(subjects.map((s) => [s.name, []]));
+  const samples = new Map<string, Sample[]>(subjects.map((s) => [s.name, []]));
   for (let round = 0; round < ROUNDS; round++) {
     const order = subjects.map((_, i) => subjects[(i + round) % subjects.length]);
     for (const subject of order) samples.get(subject.name)!.push(await measure(subject));
   }
-  return new Map([...samples].map(([name, values]) => [name, { median: median(values), samples: values }]));
+  return new Map(
+    [...samples].map(([name, values]) => [
+      name,
+      { median: median(values.map((v) => v.perSecond)), samples: values.map((v) => v.perSecond), cpuUsPerOp: median(values.map((v) => v.cpuUsPerOp)) },
+    ]),
+  );
+}
+
+/**
+ * `a` against `b` as the median of per-round ratios: the two were measured moments apart in
+ * each round, so a neighbour's burst on a shared machine weighs on both sides of one ratio.
+ */
+function paired(results: Map<string, Measured>, a: string, b: string): number {
+  const x = results.get(a)!.samples;
+  const y = results.get(b)!.samples;
+  return median(x.map((value, i) => ratio(value, y[i])));
+}
+
+/** The same comparison in server CPU per operation, as a throughput ratio (b's cost / a's). */
+function cpuRatio(results: Map<string, Measured>, a: string, b: string): number {
+  return ratio(results.get(b)!.cpuUsPerOp, results.get(a)!.cpuUsPerOp);
 }
 
 async function main() {
@@ -70,30 +111,35 @@ async function main() {
     const plain = await startServer('Nest WsAdapter', './servers/nest.server.js', { BENCH_SERVER: 'plain' });
     const custom = await startServer('WsAuthAdapter (no-crypto authenticate)', './servers/nest.server.js', { BENCH_SERVER: 'auth-custom' });
     const auth = await startServer('WsAuthAdapter (JWT)', './servers/nest.server.js', { BENCH_SERVER: 'auth' });
-    const handshake = (headers: Record<string, string>) => async (server: Server) =>
-      (await load.request({ type: 'handshakes', url: server.url, headers, durationMs: SECONDS * 1000, concurrency: 16 })).perSecond;
+    const handshake = (headers: Record<string, string>) => (server: Server) =>
+      sampled(server, () => load.request({ type: 'handshakes', url: server.url, headers, durationMs: SECONDS * 1000, concurrency: 16 }));
     const accepted = await alternate([bare, plain, custom, auth], handshake(withToken));
     const refused = await alternate(
       [{ ...auth, name: 'accepted' }, { ...auth, name: 'refused' }],
       (subject) => handshake(subject.name === 'refused' ? withBadToken : withToken)(subject),
     );
-    const hs = (name: string) => accepted.get(name)!.median;
+    const vs = (a: Server, b: Server) => ({ perSecond: paired(accepted, a.name, b.name), cpu: cpuRatio(accepted, a.name, b.name) });
     results.handshakes = {
-      perSecond: Object.fromEntries([...accepted].map(([name, value]) => [name, value])),
-      authVsBareWs: ratio(hs(auth.name), hs(bare.name)),
-      authVsPlainNest: ratio(hs(auth.name), hs(plain.name)),
-      customVsBareWs: ratio(hs(custom.name), hs(bare.name)),
-      customVsPlainNest: ratio(hs(custom.name), hs(plain.name)),
-      refusedVsAccepted: ratio(refused.get('refused')!.median, refused.get('accepted')!.median),
-      refusedPerSecond: refused.get('refused')!.median,
-      acceptedPerSecond: refused.get('accepted')!.median,
+      perSecond: Object.fromEntries(accepted),
+      plainNestVsBareWs: vs(plain, bare),
+      authVsBareWs: vs(auth, bare),
+      authVsPlainNest: vs(auth, plain),
+      customVsBareWs: vs(custom, bare),
+      customVsPlainNest: vs(custom, plain),
+      refusedVsAccepted: { perSecond: paired(refused, 'refused', 'accepted'), cpu: cpuRatio(refused, 'refused', 'accepted') },
+      refused: refused.get('refused'),
+      accepted: refused.get('accepted'),
     };
-    say('## Handshakes per second (median of rounds)');
-    for (const [name, value] of accepted) say(`- ${name}: ${whole(value.median)}`);
-    say(`- authenticated / bare ws: ${fixed(hs(auth.name) / hs(bare.name))}x (target >= 0.85)`);
-    say(`- authenticated / plain Nest: ${fixed(hs(auth.name) / hs(plain.name))}x`);
-    say(`- no-crypto authenticate / bare ws: ${fixed(hs(custom.name) / hs(bare.name))}x; / plain Nest: ${fixed(hs(custom.name) / hs(plain.name))}x`);
-    say(`- refused (bad signature) / accepted on the same server: ${fixed((results.handshakes as any).refusedVsAccepted)}x (target >= 1)`);
+    const line = (label: string, { perSecond, cpu }: { perSecond: number; cpu: number }, target = '') =>
+      say(`- ${label}: ${fixed(perSecond)}x per second, ${fixed(cpu)}x by server CPU per handshake${target}`);
+    say('## Handshakes per second (median of rounds; server CPU per handshake)');
+    for (const [name, value] of accepted) say(`- ${name}: ${whole(value.median)}/s, ${whole(value.cpuUsPerOp)} us`);
+    line('plain Nest / bare ws (no authentication at all)', vs(plain, bare));
+    line('authenticated / bare ws', vs(auth, bare), ' (target >= 0.85)');
+    line('authenticated / plain Nest', vs(auth, plain));
+    line('no-crypto authenticate / bare ws', vs(custom, bare));
+    line('no-crypto authenticate / plain Nest', vs(custom, plain));
+    line('refused (bad signature) / accepted on the same server', (results.handshakes as any).refusedVsAccepted, ' (target >= 1)');
     writeFileSync(fileURLToPath(new URL('../../bench/results/handshakes.svg', import.meta.url)), handshakeChart(accepted, refused));
 
     // 3. Heap per idle connection (before round trips: the same servers are still fresh).
@@ -129,15 +175,15 @@ async function main() {
   if (runs('roundtrips')) {
     // 2. Message round trips per second through guards.
     say();
-    say('## Message round trips per second (median of rounds)');
+    say('## Message round trips per second (median of rounds; server CPU per round trip)');
     const unguarded = await startServer('unguarded handler', './servers/nest.server.js', { BENCH_SERVER: 'auth', BENCH_GUARDS: 'off' });
     const guarded = await startServer('WsAuthGuard + WsRolesGuard + @WsUser', './servers/nest.server.js', { BENCH_SERVER: 'auth', BENCH_GUARDS: 'on' });
-    const trips = await alternate([unguarded, guarded], async (server) =>
-      (await load.request({ type: 'roundtrips', url: server.url, headers: withToken, durationMs: SECONDS * 1000, sockets: 16, inflight: 4 })).perSecond,
+    const trips = await alternate([unguarded, guarded], (server) =>
+      sampled(server, () => load.request({ type: 'roundtrips', url: server.url, headers: withToken, durationMs: SECONDS * 1000, sockets: 16, inflight: 4 })),
     );
-    for (const [name, value] of trips) say(`- ${name}: ${whole(value.median)}`);
-    const guardedVsUnguarded = ratio(trips.get(guarded.name)!.median, trips.get(unguarded.name)!.median);
-    say(`- guarded / unguarded: ${fixed(guardedVsUnguarded)}x (target >= 0.95)`);
+    for (const [name, value] of trips) say(`- ${name}: ${whole(value.median)}/s, ${fixed(value.cpuUsPerOp, 1)} us`);
+    const guardedVsUnguarded = { perSecond: paired(trips, guarded.name, unguarded.name), cpu: cpuRatio(trips, guarded.name, unguarded.name) };
+    say(`- guarded / unguarded: ${fixed(guardedVsUnguarded.perSecond)}x per second, ${fixed(guardedVsUnguarded.cpu)}x by server CPU per round trip (target >= 0.95)`);
     results.roundTrips = { perSecond: Object.fromEntries(trips), guardedVsUnguarded };
     await Promise.all([unguarded, guarded].map((server) => server.process.stop()));
 

@@ -1,10 +1,14 @@
 /**
  * The side of a benchmark server process that talks to the orchestrator over IPC:
- * `ready` once listening, then answers `heap` (after a forced GC) until `stop`.
+ * `ready` once listening, then answers `heap` (after a forced GC) and `cpu` (microseconds of
+ * CPU this process has used) until `stop`.
  */
 export function serveBenchmark(port: number, close: () => Promise<void>, connections: () => number): void {
   process.on('message', async (message: { type: string }) => {
-    if (message.type === 'heap') {
+    if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send!({ type: 'cpu', us: user + system });
+    } else if (message.type === 'heap') {
       for (let i = 0; i < 3; i++) global.gc?.();
       process.send!({ type: 'heap', heapUsed: process.memoryUsage().heapUsed, connections: connections() });
     } else if (message.type === 'stop') {
