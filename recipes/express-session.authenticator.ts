@@ -19,8 +19,14 @@ export function expressSessionAuthenticator<User>(
     new Promise((resolve, reject) => {
       session(request, new ServerResponse(request), (error) => {
         if (error) return reject(error);
-        const loaded = (request as IncomingMessage & { session?: Record<string, any> }).session;
-        resolve(loaded ? identityOf(loaded) : null);
+        // express-session calls back from the store's own tick, outside any try: a throw from
+        // identityOf (a WsRefusal('forbidden'), say) must become this promise's rejection.
+        try {
+          const loaded = (request as IncomingMessage & { session?: Record<string, any> }).session;
+          resolve(loaded ? identityOf(loaded) : null);
+        } catch (failure) {
+          reject(failure);
+        }
       });
     });
 }

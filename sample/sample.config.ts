@@ -62,6 +62,7 @@ function pem(name: string, value: string): Buffer {
   try {
     return readFileSync(value);
   } catch {
-    throw new Error(`${name}: cannot read the file ${value}.`);
+    // Never the value: a mangled key is still a key.
+    throw new Error(`${name} is neither PEM text nor a readable file.`);
   }
 }

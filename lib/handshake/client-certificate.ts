@@ -7,6 +7,7 @@ import { WsRefusal } from '../refusals/ws-refusal.js';
 
 const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
+const NO_CERTIFICATE = /^\s*(\(null\)|-)?\s*$/;
 
 function fail(message: string): never {
   throw new Error(`WsAuthModule: ${message}`);
@@ -41,20 +42,23 @@ export class ClientCertificateReader {
 
   /** The certificate to trust, or undefined when there is none (the next source is tried). */
   read(request: IncomingMessage): X509Certificate | undefined {
+    // A trusted proxy speaks for its clients: if it connects over mutual TLS itself, its own
+    // certificate must not stand for every client behind it.
+    if (this.proxyHeader && this.isTrustedProxy(request.socket.remoteAddress)) return this.fromProxy(request, this.proxyHeader);
     const socket = request.socket as Partial<TLSSocket>;
-    // `authorized` is true only when the chain verified against the server's `ca`.
+    // `authorized` is true only when the chain verified against the server's trusted CAs.
     if (socket.encrypted && socket.authorized === true) {
       const peer = socket.getPeerCertificate?.();
       if (peer?.raw) return new X509Certificate(peer.raw);
     }
-    return this.fromProxy(request);
+    // From anyone but a trusted proxy, the header is a claim, not a certificate.
+    return undefined;
   }
 
-  private fromProxy(request: IncomingMessage): X509Certificate | undefined {
-    if (!this.proxyHeader) return undefined;
-    const value = request.headers[this.proxyHeader];
-    // From anyone but a trusted proxy, the header is a claim, not a certificate.
-    if (typeof value !== 'string' || !this.isTrustedProxy(request.socket.remoteAddress)) return undefined;
+  private fromProxy(request: IncomingMessage, header: string): X509Certificate | undefined {
+    const value = request.headers[header];
+    // Proxies send an empty value (or "(null)") for a client without a certificate.
+    if (typeof value !== 'string' || NO_CERTIFICATE.test(value)) return undefined;
     let certificate: X509Certificate;
     try {
       certificate = new X509Certificate(decodeForwarded(value));

@@ -30,8 +30,8 @@ function fail(message: string): never {
   throw new Error(`WsAuthModule: ${message}`);
 }
 
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) fail(`jwt.jwks.${name} must be a positive number.`);
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value <= 0) fail(`jwt.jwks.${name} must be a positive whole number of milliseconds.`);
   return value;
 }
 
@@ -70,13 +70,17 @@ export class JwksVerifier {
     if (foreign.length) fail(`a JWKS holds public keys: ${foreign.join(', ')} cannot be used with jwt.jwksUri.`);
     const audiences = options.audience === undefined ? [] : [options.audience].flat();
     if (audiences.some((audience) => typeof audience !== 'string')) fail('with jwt.jwksUri, jwt.audience must be strings.');
+    // Not fatal (a realm's own key set signs only that realm's tokens), but a key set can be
+    // shared: Entra's common keys sign every tenant's tokens, a realm's keys every client's.
+    if (options.issuer === undefined) this.logger.warn('jwt.jwksUri without jwt.issuer: a token of any issuer that shares these keys is accepted.');
+    if (options.audience === undefined) this.logger.warn('jwt.jwksUri without jwt.audience: a token minted for any client of the provider is accepted.');
     this.maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
     this.requireExpiration = options.requireExpiration ?? true;
     const { cacheMaxAgeMs = DEFAULT_CACHE_MAX_AGE_MS, cooldownMs = DEFAULT_COOLDOWN_MS, timeoutMs = DEFAULT_TIMEOUT_MS } = options.jwks ?? {};
     this.fetching = {
-      cacheMaxAge: positive('cacheMaxAgeMs', cacheMaxAgeMs),
-      cooldownDuration: positive('cooldownMs', cooldownMs),
-      timeoutDuration: positive('timeoutMs', timeoutMs),
+      cacheMaxAge: positiveInteger('cacheMaxAgeMs', cacheMaxAgeMs),
+      cooldownDuration: positiveInteger('cooldownMs', cooldownMs),
+      timeoutDuration: positiveInteger('timeoutMs', timeoutMs),
     };
   }
 

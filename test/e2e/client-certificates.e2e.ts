@@ -141,6 +141,11 @@ describe('client certificates forwarded by a TLS-terminating proxy', { skip: !ha
     }
   });
 
+  it('goes on to the next source when the proxy forwards no certificate (an empty header)', async () => {
+    const token = signToken({ username: 'bob' });
+    await assertOpenAs(await forwarded(trusting, '', { Authorization: `Bearer ${token}` }), 'bob', 'header');
+  });
+
   it('ignores the header from an address that is not a trusted proxy', async () => {
     assertRefusedWith(await forwarded(distrusting, escapedPem(pki.alice.cert)), 401, 'missing_credential');
     const token = signToken({ username: 'bob' });

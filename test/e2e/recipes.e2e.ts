@@ -4,7 +4,7 @@ import { Body, Controller, Module, Post, Req, UnauthorizedException } from '@nes
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import session from 'express-session';
-import { WsAuthAdapter, WsAuthModule } from '../../lib/index.js';
+import { WsAuthAdapter, WsAuthModule, WsRefusal } from '../../lib/index.js';
 import { apiKeyAuthenticator, apiKeyDigest, type ApiKeyClient } from '../../recipes/api-key.authenticator.js';
 import { expressSessionAuthenticator } from '../../recipes/express-session.authenticator.js';
 import { makeGateway } from '../support/fixtures.js';
@@ -21,8 +21,9 @@ const sessions = session({ secret: SESSION_SECRET, resave: false, saveUninitiali
 class SessionController {
   @Post('login')
   login(@Req() req: any, @Body() body: { username?: string; password?: string }) {
-    if (body?.username !== 'alice' || body.password !== 'alice') throw new UnauthorizedException();
-    req.session.user = { username: 'alice', roles: ['user'] };
+    const username = body?.username;
+    if ((username !== 'alice' && username !== 'mallory') || body?.password !== username) throw new UnauthorizedException();
+    req.session.user = { username, roles: ['user'], banned: username === 'mallory' };
     return { ok: true };
   }
 
@@ -40,9 +41,10 @@ class SessionController {
     makeGateway('Session', 0, {
       path: '/session',
       wsAuth: {
-        authenticate: expressSessionAuthenticator(sessions, (loaded) =>
-          loaded.user ? { user: loaded.user, subject: loaded.user.username, roles: loaded.user.roles } : null,
-        ),
+        authenticate: expressSessionAuthenticator(sessions, (loaded) => {
+          if (loaded.user?.banned) throw new WsRefusal('forbidden');
+          return loaded.user ? { user: loaded.user, subject: loaded.user.username, roles: loaded.user.roles } : null;
+        }),
       },
     }),
   ],
@@ -99,11 +101,11 @@ describe('recipes: custom authenticators', () => {
   });
 
   describe('an express-session cookie shared with the HTTP side', () => {
-    async function login(): Promise<string> {
+    async function login(username = 'alice'): Promise<string> {
       const response = await fetch(`http://${base}/session/login`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ username: 'alice', password: 'alice' }),
+        body: JSON.stringify({ username, password: username }),
       });
       assert.equal(response.status, 201);
       const cookie = response.headers.get('set-cookie')?.split(';')[0];
@@ -123,6 +125,12 @@ describe('recipes: custom authenticators', () => {
       assertRefused(await connect(`${cookie.slice(0, -3)}abc`), 401, cookie, logs);
       await fetch(`http://${base}/session/logout`, { method: 'POST', headers: { Cookie: cookie } });
       assertRefused(await connect(cookie), 401, cookie, logs);
+    });
+
+    it('answers 403 when the app refuses a loaded session, and stays up', async () => {
+      const cookie = await login('mallory');
+      assertRefused(await connect(cookie), 403, cookie, logs);
+      await assertOpenAs(await connect(await login()), 'alice');
     });
 
     it('refuses a cross-site page riding the cookie with 403, before the session is read', async () => {

@@ -97,9 +97,15 @@ describe('sample: JWKS_URL', () => {
 });
 
 describe('sample: TLS env', () => {
-  it('needs both TLS_CERT and TLS_KEY, and says which file it cannot read', () => {
+  it('needs both TLS_CERT and TLS_KEY, and names a variable it cannot read without printing its value', () => {
     assert.throws(() => sampleConfigFromEnv({ TLS_CERT: '/nowhere.pem', JWT_SECRET: 'x' }), /both TLS_CERT and TLS_KEY/);
     assert.throws(() => sampleConfigFromEnv({ TLS_CA: '/nowhere.pem', JWT_SECRET: 'x' }), /both TLS_CERT and TLS_KEY/);
-    assert.throws(() => sampleConfigFromEnv({ TLS_CERT: '/nowhere.pem', TLS_KEY: '/nowhere.key', JWT_SECRET: 'x' }), /TLS_CERT: cannot read/);
+    assert.throws(() => sampleConfigFromEnv({ TLS_CERT: '/nowhere.pem', TLS_KEY: '/nowhere.key', JWT_SECRET: 'x' }), /TLS_CERT is neither PEM text nor a readable file/);
+    // A key pasted with quotes or a "Bag Attributes" header is not PEM text: it must not be printed.
+    const mangled = '"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg\n-----END PRIVATE KEY-----"';
+    assert.throws(
+      () => sampleConfigFromEnv({ TLS_CERT: '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----', TLS_KEY: mangled, JWT_SECRET: 'x' }),
+      (error: Error) => /^TLS_KEY is neither/.test(error.message) && !error.message.includes('MIGHAgEA'),
+    );
   });
 });

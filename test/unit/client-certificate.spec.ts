@@ -47,6 +47,23 @@ describe('ClientCertificateReader options', () => {
   });
 });
 
+describe('ClientCertificateReader on a trusted proxy', () => {
+  const reader = new ClientCertificateReader({ validate, proxyHeader: 'X-Client-Cert', trustedProxies: ['10.0.0.1'] });
+
+  it('takes an empty or "(null)" header for no certificate, so the next source is tried', () => {
+    for (const value of ['', '   ', '(null)', '-']) {
+      assert.equal(reader.read(upgradeFrom('10.0.0.1', { 'x-client-cert': value })), undefined);
+    }
+  });
+
+  it("never takes the proxy's own TLS certificate for its clients'", () => {
+    // Were the TLS certificate read, this raw value would fail to parse and throw.
+    const request = upgradeFrom('10.0.0.1');
+    Object.assign(request.socket, { encrypted: true, authorized: true, getPeerCertificate: () => ({ raw: Buffer.from('proxy') }) });
+    assert.equal(reader.read(request), undefined);
+  });
+});
+
 describe('WsAuthConfig with client certificates', () => {
   const config = (options: object) => new WsAuthConfig(options as never, new MemoryTicketStore());
 

@@ -38,9 +38,9 @@ describe('JwksVerifier options', () => {
     assert.ok(new JwksVerifier({ jwksUri: JWKS, audience: ['chat', 'admin'] }));
   });
 
-  it('refuses non-positive cache, cooldown and timeout durations', () => {
-    for (const jwks of [{ cacheMaxAgeMs: 0 }, { cooldownMs: -1 }, { timeoutMs: Number.NaN }]) {
-      refuses({ jwksUri: JWKS, jwks }, /must be a positive number/);
+  it('refuses cache, cooldown and timeout durations that are not positive whole milliseconds', () => {
+    for (const jwks of [{ cacheMaxAgeMs: 0 }, { cooldownMs: -1 }, { timeoutMs: Number.NaN }, { timeoutMs: 1500.5 }]) {
+      refuses({ jwksUri: JWKS, jwks }, /must be a positive whole number/);
     }
   });
 
