@@ -22,14 +22,9 @@ import type { WsIdentity } from './identity/ws-identity.js';
 import { WsRefusal } from './refusals/ws-refusal.js';
 import { TicketBook } from './tickets/ticket-book.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
+import { failStartup, TOKEN_NAME } from './startup-checks.js';
 
 const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['ticket', 'header', 'subprotocol', 'cookie', 'query', 'certificate']);
-// RFC 6265 cookie-name / RFC 3986 query key: a plain token, so it is never a pattern.
-const NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
-
-function fail(message: string): never {
-  throw new Error(`WsAuthModule: ${message}`);
-}
 
 // `{ allowedOrigins: undefined }` in a gateway must not switch the module's allowlist off.
 function definedOnly<T extends object>(overrides: T | undefined): Partial<T> {
@@ -37,13 +32,13 @@ function definedOnly<T extends object>(overrides: T | undefined): Partial<T> {
 }
 
 function checkSources(sources: readonly string[]): void {
-  if (sources.length === 0) fail('credentials must list at least one source.');
-  for (const source of sources) if (!SOURCES.has(source)) fail(`unknown credential source "${source}".`);
-  if (new Set(sources).size !== sources.length) fail('credentials lists a source twice.');
+  if (sources.length === 0) failStartup('credentials must list at least one source.');
+  for (const source of sources) if (!SOURCES.has(source)) failStartup(`unknown credential source "${source}".`);
+  if (new Set(sources).size !== sources.length) failStartup('credentials lists a source twice.');
 }
 
 function checkPositive(name: string, value: number): void {
-  if (!Number.isFinite(value) || value <= 0) fail(`${name} must be a positive number.`);
+  if (!Number.isFinite(value) || value <= 0) failStartup(`${name} must be a positive number.`);
 }
 
 /**
@@ -57,9 +52,9 @@ export class WsAuthConfig implements OnModuleInit {
   readonly tickets: TicketBook;
 
   constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions, ticketStore: WsTicketStore) {
-    if (!options || typeof options !== 'object') fail('options are required.');
+    if (!options || typeof options !== 'object') failStartup('options are required.');
     if (!options.jwt && !options.authenticate && !options.clientCertificate) {
-      fail('set jwt (a secret, a publicKey or a jwksUri), clientCertificate or an authenticate function.');
+      failStartup('set jwt (a secret, a publicKey or a jwksUri), clientCertificate or an authenticate function.');
     }
     if (options.jwt) this.verifier = createTokenVerifier(options.jwt);
     if (options.clientCertificate) this.certificates = new ClientCertificateReader(options.clientCertificate);
@@ -90,24 +85,24 @@ export class WsAuthConfig implements OnModuleInit {
     const merged = { ...this.options, ...definedOnly(overrides) };
     const sources = merged.credentials ?? this.defaultSources();
     checkSources(sources);
-    if (sources.includes('certificate') && !this.certificates) fail('the "certificate" credential source needs clientCertificate options.');
+    if (sources.includes('certificate') && !this.certificates) failStartup('the "certificate" credential source needs clientCertificate options.');
     const cookieName = merged.cookieName ?? DEFAULT_CREDENTIAL_NAME;
     const queryParam = merged.queryParam ?? DEFAULT_CREDENTIAL_NAME;
-    if (!NAME.test(cookieName)) fail(`cookieName "${cookieName}" is not a valid cookie name.`);
-    if (!NAME.test(queryParam)) fail(`queryParam "${queryParam}" is not a valid parameter name.`);
+    if (!TOKEN_NAME.test(cookieName)) failStartup(`cookieName "${cookieName}" is not a valid cookie name.`);
+    if (!TOKEN_NAME.test(queryParam)) failStartup(`queryParam "${queryParam}" is not a valid parameter name.`);
     const verifyTimeoutMs = merged.verifyTimeoutMs ?? DEFAULT_VERIFY_TIMEOUT_MS;
     checkPositive('verifyTimeoutMs', verifyTimeoutMs);
     const onlyCertificates = sources.every((source) => source === 'certificate');
-    if (!merged.authenticate && !this.verifier && !onlyCertificates) fail('a gateway without authenticate needs the module jwt options.');
+    if (!merged.authenticate && !this.verifier && !onlyCertificates) failStartup('a gateway without authenticate needs the module jwt options.');
     const mode = merged.mode ?? 'handshake';
-    if (mode !== 'handshake' && mode !== 'in-band') fail(`unknown mode "${String(mode)}".`);
-    if (mode === 'in-band' && !this.verifier) fail('in-band authentication verifies JWTs: set the module jwt options.');
+    if (mode !== 'handshake' && mode !== 'in-band') failStartup(`unknown mode "${String(mode)}".`);
+    if (mode === 'in-band' && !this.verifier) failStartup('in-band authentication verifies JWTs: set the module jwt options.');
     const authTimeoutMs = merged.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
     const maxPreAuthBytes = merged.maxPreAuthBytes ?? DEFAULT_MAX_PRE_AUTH_BYTES;
     const expiryWarningMs = merged.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS;
     checkPositive('authTimeoutMs', authTimeoutMs);
     checkPositive('maxPreAuthBytes', maxPreAuthBytes);
-    if (!Number.isFinite(expiryWarningMs) || expiryWarningMs < 0) fail('expiryWarningMs must be 0 or more.');
+    if (!Number.isFinite(expiryWarningMs) || expiryWarningMs < 0) failStartup('expiryWarningMs must be 0 or more.');
 
     return new HandshakeAuthenticator({
       mode,
@@ -121,7 +116,6 @@ export class WsAuthConfig implements OnModuleInit {
       jwt: this.verifier && this.jwtSettings(merged),
       tickets: this.tickets,
       authenticate: merged.authenticate,
-      validateCertificate: this.options.clientCertificate?.validate,
     });
   }
 

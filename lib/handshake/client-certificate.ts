@@ -2,16 +2,12 @@ import type { IncomingMessage } from 'node:http';
 import { X509Certificate } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import type { WsClientCertificateOptions } from '../ws-auth-options.interface.js';
+import type { WsCertificateValidateFn, WsClientCertificateOptions } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
+import { failStartup, TOKEN_NAME } from '../startup-checks.js';
 
-const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$/;
 const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 const NO_CERTIFICATE = /^\s*(\(null\)|-)?\s*$/;
-
-function fail(message: string): never {
-  throw new Error(`WsAuthModule: ${message}`);
-}
 
 /**
  * Finds the client certificate to trust for an upgrade: the one the TLS layer verified
@@ -22,12 +18,15 @@ export class ClientCertificateReader {
   private readonly proxyHeader?: string;
   private readonly proxies = new BlockList();
   private readonly proxyCas: X509Certificate[];
+  /** The app's mapping from a trusted certificate to its user. */
+  readonly validate: WsCertificateValidateFn;
 
   constructor(options: WsClientCertificateOptions) {
-    if (typeof options.validate !== 'function') fail('clientCertificate.validate must be a function.');
+    if (typeof options.validate !== 'function') failStartup('clientCertificate.validate must be a function.');
+    this.validate = options.validate;
     if (options.proxyHeader !== undefined) {
-      if (!HEADER_NAME.test(options.proxyHeader)) fail(`clientCertificate.proxyHeader "${options.proxyHeader}" is not a header name.`);
-      if (!options.trustedProxies?.length) fail('clientCertificate.proxyHeader needs trustedProxies: anyone else could send the header.');
+      if (!TOKEN_NAME.test(options.proxyHeader)) failStartup(`clientCertificate.proxyHeader "${options.proxyHeader}" is not a header name.`);
+      if (!options.trustedProxies?.length) failStartup('clientCertificate.proxyHeader needs trustedProxies: anyone else could send the header.');
       this.proxyHeader = options.proxyHeader.toLowerCase();
     }
     for (const entry of options.trustedProxies ?? []) this.trustProxy(entry);
@@ -35,7 +34,7 @@ export class ClientCertificateReader {
       try {
         return new X509Certificate(pem);
       } catch {
-        fail('clientCertificate.proxyCa holds something that is not a PEM certificate.');
+        failStartup('clientCertificate.proxyCa holds something that is not a PEM certificate.');
       }
     });
   }
@@ -76,11 +75,11 @@ export class ClientCertificateReader {
   private trustProxy(entry: string): void {
     const [address, prefix] = String(entry).split('/');
     const family = isIP(address);
-    if (!family) fail(`clientCertificate.trustedProxies: "${entry}" is not an IP address or CIDR range.`);
+    if (!family) failStartup(`clientCertificate.trustedProxies: "${entry}" is not an IP address or CIDR range.`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
     if (prefix === undefined) return this.proxies.addAddress(address, type);
     const bits = Number(prefix);
-    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) fail(`clientCertificate.trustedProxies: "${entry}" has a bad prefix.`);
+    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) failStartup(`clientCertificate.trustedProxies: "${entry}" has a bad prefix.`);
     this.proxies.addSubnet(address, bits, type);
   }
 

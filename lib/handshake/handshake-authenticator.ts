@@ -1,12 +1,12 @@
 import type { IncomingMessage } from 'node:http';
-import type { WsAuthenticated, WsAuthenticateFn, WsCertificateValidateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
+import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
 import type { TicketBook } from '../tickets/ticket-book.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { hasDuplicateAuthorization, takeCredential, type CredentialOptions } from './credential.js';
 import { withDeadline } from './deadline.js';
-import { andThen, isPromiseLike, type MaybePromise } from './maybe-promise.js';
+import { andThen, type MaybePromise } from './maybe-promise.js';
 import type { OriginPolicy } from './origin-policy.js';
 
 export interface HandshakeSettings {
@@ -22,7 +22,6 @@ export interface HandshakeSettings {
   readonly jwt?: JwtIdentitySettings;
   readonly tickets: TicketBook;
   readonly authenticate?: WsAuthenticateFn;
-  readonly validateCertificate?: WsCertificateValidateFn;
 }
 
 /**
@@ -36,8 +35,7 @@ export class HandshakeAuthenticator {
   authenticate(request: IncomingMessage): MaybePromise<WsIdentity> {
     this.admit(request);
     if (hasDuplicateAuthorization(request)) throw new WsRefusal('ambiguous_credential');
-    const identity = this.identify(request);
-    return isPromiseLike(identity) ? withDeadline(identity, this.settings.verifyTimeoutMs) : identity;
+    return withDeadline(this.identify(request), this.settings.verifyTimeoutMs);
   }
 
   /** Checks that hold for every upgrade, in-band gateways included. */
@@ -56,8 +54,7 @@ export class HandshakeAuthenticator {
   /** A bearer token sent over an open socket (in-band `authenticate`, or a refresh). */
   async identifyToken(token: string, request: IncomingMessage, source: WsIdentity['source']): Promise<WsIdentity> {
     if (!this.settings.jwt) throw new WsRefusal('invalid_credential');
-    const identity = identityFromJwt(token, source, request, this.settings.jwt);
-    return isPromiseLike(identity) ? withDeadline(identity, this.settings.verifyTimeoutMs) : identity;
+    return withDeadline(identityFromJwt(token, source, request, this.settings.jwt), this.settings.verifyTimeoutMs);
   }
 
   private identify(request: IncomingMessage): MaybePromise<WsIdentity> {
@@ -69,7 +66,8 @@ export class HandshakeAuthenticator {
     if (credential.source === 'certificate') {
       const { certificate } = credential;
       const validTo = Date.parse(certificate.validTo);
-      return andThen(this.settings.validateCertificate!(certificate, request), (result) =>
+      // takeCredential only finds a certificate through the configured reader.
+      return andThen(credentialOptions.certificates!.validate(certificate, request), (result) =>
         identityFromAuthenticated(result, 'certificate', validTo),
       );
     }

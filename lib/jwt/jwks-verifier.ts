@@ -2,6 +2,7 @@ import { Logger } from '@nestjs/common';
 import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { assertCompactToken, checkedClaims, DEFAULT_MAX_TOKEN_LENGTH } from './token-shape.js';
+import { failStartup } from '../startup-checks.js';
 
 type Jose = typeof import('jose');
 type KeySet = ReturnType<Jose['createRemoteJWKSet']>;
@@ -26,12 +27,8 @@ const TOKEN_FAULTS = new Set([
   'ERR_JWKS_MULTIPLE_MATCHING_KEYS',
 ]);
 
-function fail(message: string): never {
-  throw new Error(`WsAuthModule: ${message}`);
-}
-
 function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value <= 0) fail(`jwt.jwks.${name} must be a positive whole number of milliseconds.`);
+  if (!Number.isSafeInteger(value) || value <= 0) failStartup(`jwt.jwks.${name} must be a positive whole number of milliseconds.`);
   return value;
 }
 
@@ -53,23 +50,23 @@ export class JwksVerifier {
 
   constructor(private readonly options: WsAuthJwtOptions) {
     if (options.secret !== undefined || options.publicKey !== undefined) {
-      fail('jwt.jwksUri is exclusive with jwt.secret and jwt.publicKey; set one.');
+      failStartup('jwt.jwksUri is exclusive with jwt.secret and jwt.publicKey; set one.');
     }
     try {
       this.url = new URL(options.jwksUri!);
     } catch {
-      fail('jwt.jwksUri is not a valid URL.');
+      failStartup('jwt.jwksUri is not a valid URL.');
     }
-    if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') fail('jwt.jwksUri must be an https URL.');
+    if (this.url.protocol !== 'https:' && this.url.protocol !== 'http:') failStartup('jwt.jwksUri must be an https URL.');
     if (this.url.protocol === 'http:' && !LOOPBACK_HOSTS.has(this.url.hostname)) {
       this.logger.warn('jwt.jwksUri is fetched over plain http: anyone on the path can swap the keys. Use https.');
     }
-    if (options.algorithms !== undefined && options.algorithms.length === 0) fail('jwt.algorithms must not be empty.');
+    if (options.algorithms !== undefined && options.algorithms.length === 0) failStartup('jwt.algorithms must not be empty.');
     this.algorithms = options.algorithms ?? ['RS256'];
     const foreign = this.algorithms.filter((alg) => !ASYMMETRIC.has(alg));
-    if (foreign.length) fail(`a JWKS holds public keys: ${foreign.join(', ')} cannot be used with jwt.jwksUri.`);
+    if (foreign.length) failStartup(`a JWKS holds public keys: ${foreign.join(', ')} cannot be used with jwt.jwksUri.`);
     const audiences = options.audience === undefined ? [] : [options.audience].flat();
-    if (audiences.some((audience) => typeof audience !== 'string')) fail('with jwt.jwksUri, jwt.audience must be strings.');
+    if (audiences.some((audience) => typeof audience !== 'string')) failStartup('with jwt.jwksUri, jwt.audience must be strings.');
     // Not fatal (a realm's own key set signs only that realm's tokens), but a key set can be
     // shared: Entra's common keys sign every tenant's tokens, a realm's keys every client's.
     if (options.issuer === undefined) this.logger.warn('jwt.jwksUri without jwt.issuer: a token of any issuer that shares these keys is accepted.');
@@ -93,7 +90,7 @@ export class JwksVerifier {
     try {
       this.jose = (await import('jose' as string)) as Jose;
     } catch {
-      fail('jwt.jwksUri needs the "jose" package: npm install jose');
+      failStartup('jwt.jwksUri needs the "jose" package: npm install jose');
     }
     this.keys = this.jose.createRemoteJWKSet(this.url, this.fetching);
     try {

@@ -1,5 +1,6 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import type { WsAuthJwtOptions, WsJwtAlgorithm } from '../ws-auth-options.interface.js';
+import { failStartup } from '../startup-checks.js';
 
 const HMAC = new Set<WsJwtAlgorithm>(['HS256', 'HS384', 'HS512']);
 
@@ -22,10 +23,6 @@ export interface JwtKey {
   readonly algorithms: WsJwtAlgorithm[];
 }
 
-function fail(message: string): never {
-  throw new Error(`WsAuthModule: ${message}`);
-}
-
 /**
  * Builds the verification key once. A KeyObject rather than a string secret makes
  * jsonwebtoken's HS256 verification ~50x cheaper, and pins the key's type so an
@@ -33,17 +30,17 @@ function fail(message: string): never {
  */
 export function createJwtKey(options: WsAuthJwtOptions): JwtKey {
   const { secret, publicKey } = options;
-  if (secret !== undefined && publicKey !== undefined) fail('jwt.secret and jwt.publicKey are exclusive; set one.');
-  if (secret === undefined && publicKey === undefined) fail('jwt needs a secret or a publicKey.');
-  if (options.algorithms !== undefined && options.algorithms.length === 0) fail('jwt.algorithms must not be empty.');
-  if (options.algorithms?.some((alg) => String(alg).toLowerCase() === 'none')) fail('the "none" algorithm is never allowed.');
+  if (secret !== undefined && publicKey !== undefined) failStartup('jwt.secret and jwt.publicKey are exclusive; set one.');
+  if (secret === undefined && publicKey === undefined) failStartup('jwt needs a secret or a publicKey.');
+  if (options.algorithms !== undefined && options.algorithms.length === 0) failStartup('jwt.algorithms must not be empty.');
+  if (options.algorithms?.some((alg) => String(alg).toLowerCase() === 'none')) failStartup('the "none" algorithm is never allowed.');
 
   if (secret !== undefined) {
     const bytes = typeof secret === 'string' ? Buffer.from(secret, 'utf8') : secret;
-    if (bytes.length === 0) fail('jwt.secret is empty.');
+    if (bytes.length === 0) failStartup('jwt.secret is empty.');
     const algorithms = options.algorithms ?? ['HS256'];
     const foreign = algorithms.filter((alg) => !HMAC.has(alg));
-    if (foreign.length) fail(`jwt.secret only verifies HS256/384/512, not ${foreign.join(', ')}.`);
+    if (foreign.length) failStartup(`jwt.secret only verifies HS256/384/512, not ${foreign.join(', ')}.`);
     return { key: createSecretKey(bytes), algorithms };
   }
 
@@ -51,16 +48,16 @@ export function createJwtKey(options: WsAuthJwtOptions): JwtKey {
   try {
     key = createPublicKey(publicKey as string | Buffer);
   } catch {
-    fail('jwt.publicKey is not a valid PEM public key.');
+    failStartup('jwt.publicKey is not a valid PEM public key.');
   }
   const family = keyFamily(key);
   const usable = ALGORITHMS_BY_KEY[family];
   // jsonwebtoken 9 has no EdDSA, and an unknown curve cannot be pinned safely.
-  if (!usable) fail(`a ${family} public key is not supported; use an RSA or a P-256/384/521 EC key.`);
+  if (!usable) failStartup(`a ${family} public key is not supported; use an RSA or a P-256/384/521 EC key.`);
   const algorithms = options.algorithms ?? [usable[0]];
   const hmac = algorithms.filter((alg) => HMAC.has(alg));
-  if (hmac.length) fail(`jwt.publicKey cannot verify ${hmac.join(', ')}; HMAC needs jwt.secret.`);
+  if (hmac.length) failStartup(`jwt.publicKey cannot verify ${hmac.join(', ')}; HMAC needs jwt.secret.`);
   const foreign = algorithms.filter((alg) => !usable.includes(alg));
-  if (foreign.length) fail(`a ${family} public key cannot verify ${foreign.join(', ')}.`);
+  if (foreign.length) failStartup(`a ${family} public key cannot verify ${foreign.join(', ')}.`);
   return { key, algorithms };
 }
