@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { ModuleMetadata } from '@nestjs/common';
 import type { WsTicketStore } from './tickets/ws-ticket-store.js';
 import type { WsConnectionBus } from './connections/ws-connection-bus.js';
+import type { WsRevocationStore } from './revocations/ws-revocation-store.js';
 
 /**
  * Where a credential may be read from during the upgrade, in the order given. `certificate`
@@ -67,13 +68,17 @@ export interface WsJwksOptions {
 }
 
 /**
- * What `validate()` may return for a verified token; nothing (null/undefined) refuses with 401.
+ * What `validate()` may return for a verified token. Any falsy value (`null`, `undefined`,
+ * `false`, `0`, `''`) refuses with 401, so a user can never be a falsy value.
  * Throw `WsRefusal('forbidden')` or Nest's `ForbiddenException` to refuse with 403.
  */
 export type WsValidateFn<User = unknown> = (
   claims: WsJwtClaims,
   request: IncomingMessage,
-) => User | null | undefined | Promise<User | null | undefined>;
+) => WsVerdict<User> | Promise<WsVerdict<User>>;
+
+/** A user, or a falsy value that refuses. */
+export type WsVerdict<T> = T | false | 0 | '' | null | undefined;
 
 /** The result of a custom authenticator. */
 export interface WsAuthenticated<User = unknown> {
@@ -81,27 +86,30 @@ export interface WsAuthenticated<User = unknown> {
   subject?: string;
   roles?: readonly string[];
   claims?: Record<string, unknown>;
-  /** Epoch milliseconds after which the identity is no longer valid. */
+  /**
+   * Epoch milliseconds after which the identity is no longer valid; a finite number, or the
+   * connection is refused (500: an app bug must not yield an identity that never expires).
+   */
   expiresAt?: number;
 }
 
 /**
  * Escape hatch that replaces credential extraction and JWT verification entirely
- * (API keys, server sessions...). Return nothing to refuse with 401.
+ * (API keys, server sessions...). Return any falsy value (or a falsy `user`) to refuse with 401.
  */
 export type WsAuthenticateFn<User = unknown> = (
   request: IncomingMessage,
-) => WsAuthenticated<User> | null | undefined | Promise<WsAuthenticated<User> | null | undefined>;
+) => WsVerdict<WsAuthenticated<User>> | Promise<WsVerdict<WsAuthenticated<User>>>;
 
 /**
- * Maps a trusted client certificate to the app's user. Return nothing to refuse with 401;
+ * Maps a trusted client certificate to the app's user. Return any falsy value to refuse with 401;
  * throw `WsRefusal('forbidden')` or Nest's `ForbiddenException` for 403. The identity
  * expires with the certificate unless `expiresAt` says otherwise.
  */
 export type WsCertificateValidateFn<User = unknown> = (
   certificate: X509Certificate,
   request: IncomingMessage,
-) => WsAuthenticated<User> | null | undefined | Promise<WsAuthenticated<User> | null | undefined>;
+) => WsVerdict<WsAuthenticated<User>> | Promise<WsVerdict<WsAuthenticated<User>>>;
 
 /** Mutual TLS: the `certificate` credential source. */
 export interface WsClientCertificateOptions<User = unknown> {
@@ -160,10 +168,39 @@ export interface WsAuthOptions<User = unknown> {
   maxPreAuthBytes?: number;
   /** In-band: sockets allowed to wait for authentication at once; more get 503. Default 1000. */
   maxPendingAuthentications?: number;
+  /**
+   * In-band: sockets one remote address may hold waiting for authentication at once; more get
+   * 429, so one client cannot use up `maxPendingAuthentications` for everyone. Default 32.
+   */
+  maxPendingAuthenticationsPerAddress?: number;
+  /**
+   * Largest message (bytes) a connection may send once authenticated; a larger one closes it
+   * with 1009. Default 1 MiB (`ws` alone allows 100 MiB). A gateway's own `maxPayload` wins.
+   */
+  maxPayload?: number;
+  /**
+   * After a connection is closed for an auth reason (expired, revoked, refused refresh), the
+   * peer has this long to complete the close handshake before the socket is destroyed. No
+   * frame reaches a handler in the meantime. Default 1000 ms.
+   */
+  closeGraceMs?: number;
   /** `token_expiring` is sent this long before `exp`; 0 disables it. Default 60000 ms. */
   expiryWarningMs?: number;
   /** Carries `WsConnections.disconnect()` to every instance. Default: this process only. */
   connectionBus?: WsConnectionBus;
+  /** Revocation of credentials by subject or token id (`WsRevocations`). */
+  revocation?: WsRevocationOptions;
+}
+
+export interface WsRevocationOptions {
+  /** Default: this process only. `RedisRevocationStore` for several instances. */
+  store?: WsRevocationStore;
+  /**
+   * The longest a credential may live, in seconds. A revocation by subject is kept this long
+   * (then no credential it covers can still be valid), and a token whose `exp` is further away
+   * than this is refused. Default 86400 (24 h).
+   */
+  maxTokenLifetimeSeconds?: number;
 }
 
 export interface WsTicketOptions {
@@ -173,6 +210,11 @@ export interface WsTicketOptions {
   store?: WsTicketStore;
   /** Bound of the default in-memory store. Default 10,000. */
   maxEntries?: number;
+  /**
+   * Unredeemed tickets one subject may hold; issuing one more drops that subject's oldest, so
+   * one user minting in bulk never fills the store for others. Default 10.
+   */
+  maxPerSubject?: number;
 }
 
 /** Per-gateway overrides, given as `wsAuth` in `@WebSocketGateway()` options. */
@@ -191,6 +233,8 @@ export type WsAuthGatewayOptions<User = unknown> = Partial<
     | 'authTimeoutMs'
     | 'maxPreAuthBytes'
     | 'expiryWarningMs'
+    | 'maxPayload'
+    | 'closeGraceMs'
   >
 >;
 

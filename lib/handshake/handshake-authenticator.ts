@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource } from '../ws-auth-options.interface.js';
+import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource, WsVerdict } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
 import type { TicketBook } from '../tickets/ticket-book.js';
@@ -78,11 +78,12 @@ export class HandshakeAuthenticator {
 }
 
 function identityFromAuthenticated(
-  result: WsAuthenticated | null | undefined,
+  result: WsVerdict<WsAuthenticated>,
   source: WsIdentity['source'],
   expiresAt?: number,
 ): WsIdentity {
-  if (!result || result.user === null || result.user === undefined) throw new WsRefusal('invalid_credential');
+  // Any falsy answer refuses: `false` or `0` from an app check must never pass as a user.
+  if (!result || !result.user) throw new WsRefusal('invalid_credential');
   return {
     user: result.user,
     subject: result.subject,
