@@ -15,9 +15,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 2);
 const IDLE_CONNECTIONS = Number(process.env.BENCH_IDLE ?? 10_000);
 const BENCH_SECRET = 'benchmark-secret-0123456789-0123456789-0123';
-// BENCH_ONLY=handshakes (with heap), roundtrips or tickets runs one part; unset runs them all.
+// BENCH_ONLY=handshakes (with heap), roundtrips, revocations or tickets runs one part; unset runs them all.
 const ONLY = process.env.BENCH_ONLY;
-const runs = (part: 'handshakes' | 'roundtrips' | 'tickets') => ONLY === undefined || ONLY === part;
+const runs = (part: 'handshakes' | 'roundtrips' | 'revocations' | 'tickets') => ONLY === undefined || ONLY === part;
 
 const token = jwt.sign({ sub: '1', username: 'bench', roles: ['user'] }, BENCH_SECRET, { expiresIn: 3600 });
 const badToken = `${token.slice(0, -6)}AAAAAA`;
@@ -189,8 +189,26 @@ async function main() {
 
   }
 
+  if (runs('revocations')) {
+    // 4. The upgrade path's revocation lookup with 100,000 live revocations against none.
+    say();
+    say('## Handshakes with 100,000 revocations loaded (median of rounds; server CPU per handshake)');
+    const none = await startServer('no revocations', './servers/nest.server.js', { BENCH_SERVER: 'auth' });
+    const many = await startServer('100,000 revocations', './servers/nest.server.js', { BENCH_SERVER: 'auth', BENCH_REVOCATIONS: '100000' });
+    const measured = await alternate([none, many], (server) =>
+      sampled(server, () => load.request({ type: 'handshakes', url: server.url, headers: withToken, durationMs: SECONDS * 1000, concurrency: 16 })),
+    );
+    const held = (await many.process.request({ type: 'info' })) as { revocations: number; heapBytes: number };
+    const manyVsNone = { perSecond: paired(measured, many.name, none.name), cpu: cpuRatio(measured, many.name, none.name) };
+    for (const [name, value] of measured) say(`- ${name}: ${whole(value.median)}/s, ${whole(value.cpuUsPerOp)} us`);
+    say(`- 100,000 revocations / none: ${fixed(manyVsNone.perSecond)}x per second, ${fixed(manyVsNone.cpu)}x by server CPU per handshake (target: flat)`);
+    say(`- heap held by ${whole(held.revocations)} revocations: ${fixed(held.heapBytes / 1e6, 1)} MB (${whole(held.heapBytes / held.revocations)} B each)`);
+    results.revocations = { perSecond: Object.fromEntries(measured), manyVsNone, held };
+    await Promise.all([none, many].map((server) => server.process.stop()));
+  }
+
   if (runs('tickets')) {
-    // 4. Tickets.
+    // 5. Tickets.
     say();
     say('## Tickets: issue + redeem pairs per second');
     const { process: tickets } = await BenchProcess.start('./tickets.bench.js');

@@ -15,8 +15,10 @@ export type {
   WsCredentialSource,
   WsJwtAlgorithm,
   WsJwtClaims,
+  WsRevocationOptions,
   WsTicketOptions,
   WsValidateFn,
+  WsVerdict,
 } from './ws-auth-options.interface.js';
 export { WsAuthAdapter } from './adapter/ws-auth.adapter.js';
 export type { WsIdentity } from './identity/ws-identity.js';
@@ -29,7 +31,7 @@ export { WsRefusal, type WsRefusalReason } from './refusals/ws-refusal.js';
 export { WsAuthException } from './refusals/ws-auth.exception.js';
 export { WsTicketService } from './tickets/ws-ticket.service.js';
 export type { IssuedTicket } from './tickets/ticket-book.js';
-export { WsTicketStore } from './tickets/ws-ticket-store.js';
+export { WsTicketStore, type WsTicketOwner } from './tickets/ws-ticket-store.js';
 export { MemoryTicketStore } from './tickets/memory-ticket-store.js';
 export { RedisTicketStore, type RedisTicketClient, type RedisTicketStoreOptions } from './tickets/redis-ticket-store.js';
 export { WsConnections, type WsConnection } from './connections/ws-connections.service.js';
@@ -38,5 +40,15 @@ export {
   WsConnectionBus,
   type WsDisconnectCommand,
   type WsDisconnectListener,
+  type WsDisconnectReason,
 } from './connections/ws-connection-bus.js';
+export { WsRevocations } from './revocations/ws-revocations.service.js';
+export {
+  LocalRevocationStore,
+  WsRevocationStore,
+  type WsRevocation,
+  type WsRevocationSink,
+  type WsRevocationTarget,
+} from './revocations/ws-revocation-store.js';
+export { RedisRevocationStore, type RedisRevocationStoreOptions } from './revocations/redis-revocation-store.js';
 export { RedisConnectionBus, type RedisConnectionBusOptions } from './connections/redis-connection-bus.js';

@@ -3,6 +3,11 @@ import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
 import type { WsAuthGatewayOptions, WsAuthOptions, WsCredentialSource } from './ws-auth-options.interface.js';
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
+  DEFAULT_CLOSE_GRACE_MS,
+  DEFAULT_MAX_PAYLOAD,
+  DEFAULT_MAX_PENDING_PER_ADDRESS,
+  DEFAULT_MAX_TOKEN_LIFETIME_SECONDS,
+  DEFAULT_TICKETS_PER_SUBJECT,
   DEFAULT_CREDENTIAL_NAME,
   DEFAULT_CREDENTIAL_SOURCES,
   DEFAULT_EXPIRY_WARNING_MS,
@@ -21,6 +26,7 @@ import { identityFromJwt, type JwtIdentitySettings } from './identity/jwt-identi
 import type { WsIdentity } from './identity/ws-identity.js';
 import { WsRefusal } from './refusals/ws-refusal.js';
 import { TicketBook } from './tickets/ticket-book.js';
+import { RevocationList } from './revocations/revocation-list.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
 import { failStartup, TOKEN_NAME } from './startup-checks.js';
 
@@ -38,7 +44,11 @@ function checkSources(sources: readonly string[]): void {
 }
 
 function checkPositive(name: string, value: number): void {
-  if (!Number.isFinite(value) || value <= 0) failStartup(`${name} must be a positive number.`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) failStartup(`${name} must be a positive number.`);
+}
+
+function checkCount(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value <= 0) failStartup(`${name} must be a positive whole number.`);
 }
 
 /**
@@ -49,7 +59,10 @@ function checkPositive(name: string, value: number): void {
 export class WsAuthConfig implements OnModuleInit {
   private readonly verifier?: TokenVerifier;
   private readonly certificates?: ClientCertificateReader;
+  private readonly maxTokenLifetimeSeconds: number;
   readonly tickets: TicketBook;
+  /** This instance's copy of every live revocation, read on each upgrade. */
+  readonly revocations = new RevocationList();
 
   constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions, ticketStore: WsTicketStore) {
     if (!options || typeof options !== 'object') failStartup('options are required.');
@@ -60,8 +73,13 @@ export class WsAuthConfig implements OnModuleInit {
     if (options.clientCertificate) this.certificates = new ClientCertificateReader(options.clientCertificate);
     const ticketTtlSeconds = options.tickets?.ttlSeconds ?? DEFAULT_TICKET_TTL_SECONDS;
     checkPositive('tickets.ttlSeconds', ticketTtlSeconds);
-    this.tickets = new TicketBook(ticketStore, ticketTtlSeconds * 1000);
-    checkPositive('maxPendingAuthentications', this.maxPendingAuthentications);
+    const ticketsPerSubject = options.tickets?.maxPerSubject ?? DEFAULT_TICKETS_PER_SUBJECT;
+    checkCount('tickets.maxPerSubject', ticketsPerSubject);
+    this.tickets = new TicketBook(ticketStore, ticketTtlSeconds * 1000, ticketsPerSubject, this.revocations);
+    this.maxTokenLifetimeSeconds = options.revocation?.maxTokenLifetimeSeconds ?? DEFAULT_MAX_TOKEN_LIFETIME_SECONDS;
+    checkPositive('revocation.maxTokenLifetimeSeconds', this.maxTokenLifetimeSeconds);
+    checkCount('maxPendingAuthentications', this.maxPendingAuthentications);
+    checkCount('maxPendingAuthenticationsPerAddress', this.maxPendingAuthenticationsPerAddress);
     this.authenticatorFor(undefined);
   }
 
@@ -72,6 +90,21 @@ export class WsAuthConfig implements OnModuleInit {
   /** In-band sockets allowed to wait for authentication at once, across gateways. */
   get maxPendingAuthentications(): number {
     return this.options.maxPendingAuthentications ?? DEFAULT_MAX_PENDING_AUTHENTICATIONS;
+  }
+
+  /** In-band sockets one remote address may hold waiting for authentication at once. */
+  get maxPendingAuthenticationsPerAddress(): number {
+    return this.options.maxPendingAuthenticationsPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS;
+  }
+
+  /** Seconds of clock skew tolerated on tokens (0 without JWT options). */
+  get clockToleranceSeconds(): number {
+    return this.verifier?.clockToleranceSeconds ?? 0;
+  }
+
+  /** How long a revocation by subject is kept: the longest any credential may live. */
+  get revocationLifetimeMs(): number {
+    return this.maxTokenLifetimeSeconds * 1000;
   }
 
   /** The identity a bearer token stands for under the module options (verify, then validate). */
@@ -100,8 +133,12 @@ export class WsAuthConfig implements OnModuleInit {
     const authTimeoutMs = merged.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS;
     const maxPreAuthBytes = merged.maxPreAuthBytes ?? DEFAULT_MAX_PRE_AUTH_BYTES;
     const expiryWarningMs = merged.expiryWarningMs ?? DEFAULT_EXPIRY_WARNING_MS;
+    const closeGraceMs = merged.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
+    const maxPayload = merged.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     checkPositive('authTimeoutMs', authTimeoutMs);
     checkPositive('maxPreAuthBytes', maxPreAuthBytes);
+    checkPositive('closeGraceMs', closeGraceMs);
+    checkCount('maxPayload', maxPayload);
     if (!Number.isFinite(expiryWarningMs) || expiryWarningMs < 0) failStartup('expiryWarningMs must be 0 or more.');
 
     return new HandshakeAuthenticator({
@@ -109,12 +146,15 @@ export class WsAuthConfig implements OnModuleInit {
       authTimeoutMs,
       maxPreAuthBytes,
       expiryWarningMs,
+      closeGraceMs,
+      maxPayload,
       origins: new OriginPolicy(merged.allowedOrigins),
       sources,
       credentialOptions: { cookieName, queryParam, certificates: this.certificates },
       verifyTimeoutMs,
       jwt: this.verifier && this.jwtSettings(merged),
       tickets: this.tickets,
+      revocations: this.revocations,
       authenticate: merged.authenticate,
     });
   }
@@ -126,6 +166,13 @@ export class WsAuthConfig implements OnModuleInit {
   }
 
   private jwtSettings(options: WsAuthGatewayOptions): JwtIdentitySettings {
-    return { verifier: this.verifier!, validate: options.validate, rolesClaim: options.rolesClaim ?? DEFAULT_ROLES_CLAIM };
+    return {
+      verifier: this.verifier!,
+      validate: options.validate,
+      rolesClaim: options.rolesClaim ?? DEFAULT_ROLES_CLAIM,
+      clockToleranceSeconds: this.verifier!.clockToleranceSeconds,
+      maxTokenLifetimeSeconds: this.maxTokenLifetimeSeconds,
+      revocations: this.revocations,
+    };
   }
 }

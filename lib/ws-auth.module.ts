@@ -11,6 +11,8 @@ import { WsTicketService } from './tickets/ws-ticket.service.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
 import { LocalConnectionBus, WsConnectionBus } from './connections/ws-connection-bus.js';
 import { WsConnections } from './connections/ws-connections.service.js';
+import { LocalRevocationStore, WsRevocationStore } from './revocations/ws-revocation-store.js';
+import { WsRevocations } from './revocations/ws-revocations.service.js';
 
 const ticketStoreProvider: Provider = {
   provide: WsTicketStore,
@@ -24,17 +26,25 @@ const connectionBusProvider: Provider = {
   inject: [WS_AUTH_OPTIONS],
 };
 
+const revocationStoreProvider: Provider = {
+  provide: WsRevocationStore,
+  useFactory: (options: WsAuthOptions) => options.revocation?.store ?? new LocalRevocationStore(),
+  inject: [WS_AUTH_OPTIONS],
+};
+
 const SHARED_PROVIDERS: Provider[] = [
   ticketStoreProvider,
   connectionBusProvider,
+  revocationStoreProvider,
   WsConnections,
+  WsRevocations,
   WsAuthConfig,
   WsTicketService,
   WsAdapterCheck,
   WsAuthGuard,
   WsRolesGuard,
 ];
-const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsConnections, WsAuthGuard, WsRolesGuard];
+const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsConnections, WsRevocations, WsRevocationStore, WsAuthGuard, WsRolesGuard];
 
 @Module({})
 export class WsAuthModule {

@@ -1,10 +1,15 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
-import { RedisConnectionBus, RedisTicketStore, WsAuthModule, type WsAuthOptions } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { ThrottlerModule } from '@nestjs/throttler';
+import { RedisConnectionBus, RedisRevocationStore, RedisTicketStore, WsAuthModule, type WsAuthOptions } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { AuthController } from './auth.controller.js';
+import { authThrottling } from './auth-throttling.js';
 import { DemoController } from './demo/demo.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import { LiveGateway } from './live.gateway.js';
+import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
+import { RefreshSessions } from './refresh-sessions.js';
+import { MemoryRefreshTokenStore, RefreshTokenStore } from './refresh-token-store.js';
 import type { SampleConfig } from './sample.config.js';
 import { SAMPLE_CONFIG } from './sample.tokens.js';
 import { UsersService, type SampleUser } from './users.service.js';
@@ -20,6 +25,7 @@ export class AppModule {
       imports: [
         UsersModule,
         JwtModule.register({ secret: config.jwtSecret }),
+        ThrottlerModule.forRoot(authThrottling(config)),
         WsAuthModule.forRootAsync({
           imports: [UsersModule],
           inject: [UsersService],
@@ -40,14 +46,22 @@ export class AppModule {
             allowedOrigins: [`${config.tls ? 'https' : 'http'}://${config.host}:${config.port}`],
             authTimeoutMs: config.authTimeoutMs,
             expiryWarningMs: config.expiryWarningMs,
-            // With Redis, a ticket or a kick issued on one instance reaches all of them.
+            // With Redis, a ticket, a kick or a revocation issued on one instance reaches all of them.
             tickets: config.redisUrl ? { store: new RedisTicketStore({ url: config.redisUrl }) } : undefined,
             connectionBus: config.redisUrl ? new RedisConnectionBus({ url: config.redisUrl }) : undefined,
+            revocation: config.redisUrl ? { store: new RedisRevocationStore({ url: config.redisUrl }) } : undefined,
           }),
         }),
       ],
       controllers: [AuthController, DemoController],
-      providers: [ChatGateway, LiveGateway, { provide: SAMPLE_CONFIG, useValue: config }],
+      providers: [
+        ChatGateway,
+        LiveGateway,
+        RefreshSessions,
+        { provide: SAMPLE_CONFIG, useValue: config },
+        // With Redis, a session's refresh works on any instance, and a reused token ends it on all.
+        { provide: RefreshTokenStore, useFactory: () => (config.redisUrl ? new RedisRefreshTokenStore(config.redisUrl) : new MemoryRefreshTokenStore()) },
+      ],
     };
   }
 }

@@ -1,9 +1,17 @@
 import { Injectable } from '@nestjs/common';
 import { MessageBody, SubscribeMessage, WebSocketServer } from '@nestjs/websockets';
-import type { WebSocketServer as WsServer } from 'ws';
-import { getWsIdentity, Roles, WsConnections, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import type { WebSocket, WebSocketServer as WsServer } from 'ws';
+import { getWsIdentity, Roles, WsConnections, WsRevocations, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import type { SampleUser } from './users.service.js';
 import { UsersService } from './users.service.js';
+import { RefreshSessions } from './refresh-sessions.js';
+
+// A recipient with this much still unsent is not keeping up: it is closed rather than given
+// more, so one sender's large messages to many sockets never grow the server without bound.
+export const SLOW_READER_BUFFERED_BYTES = 1024 * 1024;
+// RFC 6455 section 7.4.1: 1008, the endpoint's policy. The close frame waits behind the
+// unsent data, so a reader that never drains is destroyed after this.
+const SLOW_READER_CLOSE_GRACE_MS = 5000;
 
 /**
  * The events both sample gateways speak. Each gateway (handshake `/chat`, in-band `/live`)
@@ -19,6 +27,8 @@ export abstract class ChatHandlers {
   constructor(
     private readonly connections: WsConnections,
     private readonly users: UsersService,
+    private readonly sessions: RefreshSessions,
+    private readonly revocations: WsRevocations,
   ) {}
 
   @SubscribeMessage('whoami')
@@ -30,9 +40,14 @@ export abstract class ChatHandlers {
   @SubscribeMessage('chat')
   chat(@WsUser('username') from: string, @MessageBody() body: unknown) {
     const text = typeof (body as { text?: unknown } | null)?.text === 'string' ? (body as { text: string }).text : '';
-    const frame = JSON.stringify({ event: 'chat', data: { from, text } });
+    // Serialized once: every recipient's queue holds a reference to the same bytes.
+    const frame = Buffer.from(JSON.stringify({ event: 'chat', data: { from, text } }));
     // server.clients also lists in-band sockets still waiting to authenticate: skip those.
-    for (const client of this.server.clients) if (client.readyState === 1 && getWsIdentity(client)) client.send(frame);
+    for (const client of this.server.clients) {
+      if (client.readyState !== 1 || !getWsIdentity(client)) continue;
+      if (client.bufferedAmount > SLOW_READER_BUFFERED_BYTES) closeSlowReader(client);
+      else client.send(frame, { binary: false });
+    }
   }
 
   /** Open authenticated sockets of this instance, on both gateways. */
@@ -42,13 +57,30 @@ export abstract class ChatHandlers {
     return { event: 'admin:stats', data: { connections: this.connections.count() } };
   }
 
-  /** Closes every socket of a user, on every instance, with 4403. */
+  /**
+   * Closes every socket of a user, on every instance, with 4403 'Kicked', and locks them out
+   * until they log in again: the credentials issued up to now (tokens, tickets) open nothing
+   * anywhere, and their sessions' refresh tokens are spent. `disconnected` counts this instance.
+   */
   @Roles('admin')
   @SubscribeMessage('admin:kick')
   async kick(@MessageBody() body: unknown) {
     const username = (body as { username?: unknown } | null)?.username;
     const user = this.users.findByUsername(username);
-    const disconnected = user ? await this.connections.disconnect(user.id, 'Kicked by an admin') : 0;
-    return { event: 'admin:kick', data: { username: user?.username ?? null, disconnected } };
+    if (!user) return { event: 'admin:kick', data: { username: null, disconnected: 0 } };
+    // Both at once, and both attempted: revoke() closes this instance's sockets even when the
+    // shared store is down (then rejects, and the admin gets an exception frame).
+    const [revoked, ended] = await Promise.allSettled([this.revocations.revoke({ subject: user.id }, 'kicked'), this.sessions.endAllOf(user.id)]);
+    if (revoked.status === 'rejected') throw revoked.reason;
+    if (ended.status === 'rejected') throw ended.reason;
+    const disconnected = revoked.value;
+    return { event: 'admin:kick', data: { username: user.username, disconnected } };
   }
+}
+
+function closeSlowReader(client: WebSocket): void {
+  client.close(1008, 'Too slow');
+  const grace = setTimeout(() => client.terminate(), SLOW_READER_CLOSE_GRACE_MS);
+  grace.unref();
+  client.once('close', () => clearTimeout(grace));
 }

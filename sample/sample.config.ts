@@ -18,14 +18,36 @@ export interface SampleConfig {
   jwksUrl?: string;
   jwksIssuer?: string;
   jwksAudience?: string;
+  /** A login's refresh-token family lives this long, however often it is rotated. */
+  refreshTokenTtlSeconds?: number;
+  /** Attempts per (address, username) on POST /auth/login. */
+  loginThrottle?: SampleThrottle;
+  /** Requests per address on POST /auth/ws-ticket. */
+  ticketThrottle?: SampleThrottle;
 }
+
+export interface SampleThrottle {
+  limit: number;
+  ttlSeconds: number;
+}
+
+/** The defaults of the optional settings, in one place for the env reader and for tests. */
+export const SAMPLE_DEFAULTS = {
+  refreshTokenTtlSeconds: 8 * 3600,
+  // Generous enough for scripts that log in dozens of times a minute as a few users; a password
+  // guesser gets 20 tries a minute per username from one address.
+  loginThrottle: { limit: 20, ttlSeconds: 60 },
+  ticketThrottle: { limit: 60, ttlSeconds: 60 },
+} as const satisfies Pick<Required<SampleConfig>, 'refreshTokenTtlSeconds' | 'loginThrottle' | 'ticketThrottle'>;
 
 const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
 
 /**
  * Reads the sample's environment contract: PORT, HOST, JWT_SECRET, ACCESS_TOKEN_TTL_S,
  * WS_AUTH_TIMEOUT_MS, WS_EXPIRY_WARNING_MS, REDIS_URL, TLS_CERT, TLS_KEY, TLS_CA (PEM file
- * paths, or PEM text), JWKS_URL (with the optional JWKS_ISSUER and JWKS_AUDIENCE).
+ * paths, or PEM text), JWKS_URL (with the optional JWKS_ISSUER and JWKS_AUDIENCE),
+ * REFRESH_TOKEN_TTL_S, LOGIN_THROTTLE_LIMIT, LOGIN_THROTTLE_TTL_S, TICKET_THROTTLE_LIMIT,
+ * TICKET_THROTTLE_TTL_S.
  */
 export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEVELOPMENT_SECRET;
@@ -47,6 +69,16 @@ export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sampl
     jwksUrl: env.JWKS_URL || undefined,
     jwksIssuer: env.JWKS_ISSUER || undefined,
     jwksAudience: env.JWKS_AUDIENCE || undefined,
+    refreshTokenTtlSeconds: Number(env.REFRESH_TOKEN_TTL_S ?? SAMPLE_DEFAULTS.refreshTokenTtlSeconds),
+    loginThrottle: throttleFromEnv(env, 'LOGIN', SAMPLE_DEFAULTS.loginThrottle),
+    ticketThrottle: throttleFromEnv(env, 'TICKET', SAMPLE_DEFAULTS.ticketThrottle),
+  };
+}
+
+function throttleFromEnv(env: NodeJS.ProcessEnv, prefix: 'LOGIN' | 'TICKET', defaults: SampleThrottle): SampleThrottle {
+  return {
+    limit: Number(env[`${prefix}_THROTTLE_LIMIT`] ?? defaults.limit),
+    ttlSeconds: Number(env[`${prefix}_THROTTLE_TTL_S`] ?? defaults.ttlSeconds),
   };
 }
 

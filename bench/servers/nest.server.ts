@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 import { SubscribeMessage, WebSocketGateway, WebSocketServer } from '@nestjs/websockets';
 import type { WebSocketServer as WsServer } from 'ws';
-import { Roles, WsAuthAdapter, WsAuthModule, WsRolesGuard, WsUser } from '../../lib/index.js';
+import { Roles, WsAuthAdapter, WsAuthModule, WsRevocations, WsRolesGuard, WsUser } from '../../lib/index.js';
 import { serveBenchmark } from './server-process.js';
 
 export const BENCH_SECRET = 'benchmark-secret-0123456789-0123456789-0123';
@@ -15,6 +15,9 @@ export const BENCH_SECRET = 'benchmark-secret-0123456789-0123456789-0123';
 // BENCH_GUARDS: `on` puts WsAuthGuard + WsRolesGuard + @WsUser on the handler.
 const kind = process.env.BENCH_SERVER ?? 'auth';
 const guarded = process.env.BENCH_GUARDS === 'on';
+// BENCH_REVOCATIONS: this many live revocations (half by jti, half by subject, none of them the
+// benchmark token's), loaded before the load starts.
+const revocations = Number(process.env.BENCH_REVOCATIONS ?? 0);
 
 @WebSocketGateway({ path: '/bench' })
 class PlainGateway {
@@ -56,4 +59,19 @@ app.useWebSocketAdapter(kind === 'plain' ? new WsAdapter(app) : new WsAuthAdapte
 await app.listen(0, '127.0.0.1');
 const address = app.getHttpServer().address();
 const gateway = app.get(guarded ? GuardedGateway : PlainGateway);
-serveBenchmark(typeof address === 'object' ? address.port : 0, () => app.close(), () => gateway.server.clients.size);
+serveBenchmark(typeof address === 'object' ? address.port : 0, () => app.close(), () => gateway.server.clients.size, await revokeMany(revocations));
+
+/** Loads `count` revocations and measures the heap they hold (after forced collections). */
+async function revokeMany(count: number): Promise<Record<string, unknown>> {
+  if (count === 0) return {};
+  const heap = () => {
+    for (let i = 0; i < 3; i++) global.gc?.();
+    return process.memoryUsage().heapUsed;
+  };
+  const service = app.get(WsRevocations);
+  const before = heap();
+  for (let i = 0; i < count; i++) {
+    await (i % 2 ? service.revoke({ jti: `bench-revoked-${i}`, expiresAt: Date.now() + 3_600_000 }) : service.revoke({ subject: `bench-banned-${i}` }));
+  }
+  return { revocations: service.list().length, heapBytes: heap() - before };
+}

@@ -1,12 +1,15 @@
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { ApplicationConfig, DiscoveryService } from '@nestjs/core';
 import { WsAuthGuard } from '../guards/ws-auth.guard.js';
+import { WsAuthConfig } from '../ws-auth.config.js';
 import { websocketsMajorVersion } from './nest-websockets-version.js';
 import { WsAuthAdapter } from './ws-auth.adapter.js';
 
 // The key @WebSocketGateway() writes; @nestjs/websockets keeps its constant off the
 // package root, and deep imports break between Nest 11 and 12. Stable since Nest 5.
 const GATEWAY_METADATA = 'websockets:is_gateway';
+const GATEWAY_OPTIONS = 'websockets:gateway_options';
+const PORT_METADATA = 'port';
 
 /**
  * Fails startup when gateways are served by another adapter, so an app is never
@@ -26,9 +29,23 @@ export class WsAdapterCheck implements OnModuleInit {
     const gateways = this.discovery
       .getProviders()
       .filter((wrapper) => wrapper.metatype && Reflect.getMetadata(GATEWAY_METADATA, wrapper.metatype));
+    const adapter = this.appConfig.getIoAdapter() as { dispose?: () => Promise<void> } | undefined;
+    // With two registrations the adapter could only pick one set of options at random.
+    const configs = new Set(this.discovery.getProviders().filter((wrapper) => wrapper.instance instanceof WsAuthConfig).map((wrapper) => wrapper.instance));
+    if (configs.size > 1) {
+      await adapter?.dispose?.();
+      throw new Error('WsAuthModule: it is registered more than once (forRoot/forRootAsync). Register it once, in the root module, with isGlobal: true if feature modules need its services.');
+    }
     if (gateways.length === 0) return;
     const names = gateways.map((wrapper) => wrapper.name).join(', ');
-    const adapter = this.appConfig.getIoAdapter() as { dispose?: () => Promise<void> } | undefined;
+    const clash = sharedPathWithOtherOptions(gateways.map((wrapper) => wrapper.metatype as object));
+    if (clash) {
+      await adapter?.dispose?.();
+      throw new Error(
+        `WsAuthModule: gateways ${clash.names} share the path "${clash.path}" with different wsAuth options. Nest serves one path ` +
+          'with one server, so only the first options would apply: give them the same wsAuth, or separate paths.',
+      );
+    }
     if (!(adapter instanceof WsAuthAdapter)) {
       await adapter?.dispose?.();
       throw new Error(
@@ -55,4 +72,45 @@ export class WsAdapterCheck implements OnModuleInit {
       (guard) => guard instanceof WsAuthGuard || (typeof guard === 'function' && guard.prototype instanceof WsAuthGuard) || guard === WsAuthGuard,
     );
   }
+}
+
+interface GatewayOptions {
+  path?: string;
+  wsAuth?: Record<string, unknown>;
+}
+
+/**
+ * Nest reuses the server of the first gateway on a (port, path) for every later one, so their
+ * `wsAuth` would silently be the first's. Same options (the same values) are fine.
+ */
+function sharedPathWithOtherOptions(gateways: object[]): { path: string; names: string } | undefined {
+  const seen = new Map<string, { name: string; wsAuth?: Record<string, unknown> }>();
+  for (const gateway of gateways) {
+    const options = (Reflect.getMetadata(GATEWAY_OPTIONS, gateway) ?? {}) as GatewayOptions;
+    const port = Reflect.getMetadata(PORT_METADATA, gateway) ?? 0;
+    const path = normalizePath(options.path);
+    const key = `${port} ${path}`;
+    const name = (gateway as { name?: string }).name ?? 'anonymous';
+    const first = seen.get(key);
+    if (!first) seen.set(key, { name, wsAuth: options.wsAuth });
+    else if (!sameOptions(first.wsAuth, options.wsAuth)) return { path, names: `${first.name} and ${name}` };
+  }
+  return undefined;
+}
+
+function sameOptions(a: Record<string, unknown> = {}, b: Record<string, unknown> = {}): boolean {
+  const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+  for (const key of keys) {
+    const [x, y] = [a[key], b[key]];
+    if (Object.is(x, y)) continue;
+    // Arrays of plain values (credentials, allowedOrigins) compare by content.
+    if (Array.isArray(x) && Array.isArray(y) && x.length === y.length && x.every((value, i) => Object.is(value, y[i]))) continue;
+    return false;
+  }
+  return true;
+}
+
+// As Nest normalises a gateway path: one leading slash, no trailing one.
+function normalizePath(path: string | undefined): string {
+  return path ? `/${path}`.replace(/\/+$/, '').replace(/\/+/g, '/') || '/' : '/';
 }

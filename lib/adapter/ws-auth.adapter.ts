@@ -13,6 +13,9 @@ import { refusalResponse } from '../refusals/refusal-response.js';
 import { errorName, toRefusal } from '../refusals/to-refusal.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { closeWith, sendEvent } from '../connections/close-with.js';
+import { isFromToken } from '../handshake/handshake-authenticator.js';
+import { DEFAULT_CLOSE_GRACE_MS } from '../ws-auth.constants.js';
+import { PendingAuthentications } from '../connections/pending-authentications.js';
 import { sessionOf } from '../connections/connection-session.js';
 import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in-band-authentication.js';
 import { WsConnections } from '../connections/ws-connections.service.js';
@@ -33,7 +36,7 @@ type MessageHandler = { message: unknown; methodName?: string; callback: (...arg
 export class WsAuthAdapter extends WsAdapter {
   private readonly authLogger = new Logger('WsAuth');
   private readonly gateways = new WeakMap<object, HandshakeAuthenticator>();
-  private pendingAuthentications = 0;
+  private readonly pending = new PendingAuthentications();
   private resolved?: { config: WsAuthConfig; connections: WsConnections };
   // Nest 12 sends exceptions to native clients itself; an unknown version gets the relay,
   // which is harmless where nothing emits the local event.
@@ -53,6 +56,8 @@ export class WsAuthAdapter extends WsAdapter {
     }
     const authenticator = this.services().config.authenticatorFor(wsAuth);
     const server: WebSocketServer = super.create(port, {
+      // ws alone accepts 100 MiB messages; a gateway's own maxPayload still wins.
+      maxPayload: authenticator.settings.maxPayload,
       ...gatewayOptions,
       verifyClient: (info: VerifyInfo, done: VerifyCallback) => this.verify(authenticator, info, done),
       handleProtocols: withoutCredentials(gatewayOptions.handleProtocols),
@@ -85,6 +90,21 @@ export class WsAuthAdapter extends WsAdapter {
     }
     super.bindMessageHandlers(client, handlers as any, transform);
   }
+
+  /**
+   * Nest logs every client socket error at error level with a stack. Those are protocol
+   * errors a peer chooses (invalid UTF-8, a bad frame, a too-large message), so any client,
+   * authenticated or not, could flood the log with them: one short debug line instead.
+   */
+  override bindErrorHandler(server: any): any {
+    server.on('connection', (socket: WebSocket) => socket.on('error', this.onClientError));
+    server.on('error', (error: Error) => this.authLogger.error(`WebSocket server error: ${errorName(error)}`));
+    return server;
+  }
+
+  private readonly onClientError = (error: Error & { code?: string }): void => {
+    this.authLogger.debug(`WebSocket client error: ${error.code ?? errorName(error)}`);
+  };
 
   private services() {
     this.resolved ??= {
@@ -131,18 +151,17 @@ export class WsAuthAdapter extends WsAdapter {
   private authenticateUpgrade(authenticator: HandshakeAuthenticator, request: IncomingMessage): MaybePromise<WsIdentity | undefined> {
     if (authenticator.settings.mode === 'handshake') return authenticator.authenticate(request);
     authenticator.admit(request);
-    // Sockets that have not authenticated yet hold memory; their number is bounded.
-    if (this.pendingAuthentications >= this.services().config.maxPendingAuthentications) {
-      throw new WsRefusal('too_many_pending');
-    }
+    const { config } = this.services();
+    this.pending.assertRoom(request.socket.remoteAddress, config.maxPendingAuthentications, config.maxPendingAuthenticationsPerAddress);
     return undefined;
   }
 
   private accept(authenticator: HandshakeAuthenticator, socket: WebSocket, request: IncomingMessage): void {
     if (this.relaysExceptions) socket.on('exception', relayException);
     if (authenticator.settings.mode === 'in-band') {
-      this.pendingAuthentications++;
-      const onSettled = () => this.pendingAuthentications--;
+      const address = request.socket.remoteAddress;
+      this.pending.add(address);
+      const onSettled = () => this.pending.remove(address);
       new InBandAuthentication(socket, request, authenticator, this.onInBandAuthenticated, onSettled).start();
       return;
     }
@@ -158,23 +177,30 @@ export class WsAuthAdapter extends WsAdapter {
     auth.deferred?.();
   };
 
-  /** `authenticate` on an authenticated socket: same subject, fresh claims and expiry. */
+  /**
+   * `authenticate` on an authenticated socket: same subject, same kind of credential, fresh
+   * claims and expiry. Anything else closes the connection.
+   */
   private async refresh(client: WebSocket, data: unknown): Promise<void> {
     const session = sessionOf(client);
-    if (!session) return closeWith(client, 'invalid_credential');
+    if (!session) return closeWith(client, 'invalid_credential', DEFAULT_CLOSE_GRACE_MS);
+    // An API key, a certificate or an app-vouched ticket is not a token: a token, even of
+    // the same subject, must not turn such a connection into a JWT user with other roles.
+    if (!isFromToken(session.identity)) return session.close('credential_kind_changed');
     const token = (data as { token?: unknown } | null | undefined)?.token;
-    if (typeof token !== 'string') return closeWith(client, 'invalid_credential');
+    if (typeof token !== 'string') return session.close('invalid_credential');
     let identity: WsIdentity;
     try {
       // The session keeps the request whenever validate() needs it again.
       identity = await session.authenticator.identifyToken(token, session.request!, 'message');
     } catch (error) {
-      return closeWith(client, toRefusal(error, 'a refresh'));
+      if (sessionOf(client) === session) session.close(toRefusal(error, 'a refresh'));
+      return;
     }
     if (sessionOf(client) !== session) return;
     // A token without `sub` cannot prove it is the same principal, so it never refreshes.
     const subject = session.identity.subject;
-    if (subject === undefined || identity.subject !== subject) return closeWith(client, 'subject_changed');
+    if (subject === undefined || identity.subject !== subject) return session.close('subject_changed');
     session.replace(identity);
     sendEvent(client, 'authenticated', { expiresAt: identity.expiresAt ?? null });
   }

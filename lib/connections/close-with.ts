@@ -1,19 +1,39 @@
 import type { WebSocket } from 'ws';
+import { detachIdentity } from '../identity/identity-store.js';
 import { WsRefusal, type WsRefusalReason } from '../refusals/ws-refusal.js';
+import { sessionOf } from './session-of.js';
 
 const OPEN = 1;
 // RFC 6455 section 5.5: a control frame's payload is at most 125 bytes, 2 of them the code.
 const MAX_REASON_BYTES = 123;
 
-/** Closes with the refusal's close code; the reason is fixed text, never client input. */
-export function closeWith(socket: WebSocket, reason: WsRefusalReason | WsRefusal, text?: string): void {
+/**
+ * Closes a socket for an auth reason with the refusal's close code, and makes that take
+ * effect now rather than when the peer answers: `ws` keeps emitting the frames of a closing
+ * socket until the peer completes the close handshake (up to 30 s), so a kicked client that
+ * ignores the close frame would go on being served. From here on the identity is detached,
+ * no frame reaches a handler, and the socket is destroyed if the peer has not closed within
+ * `graceMs`. The reason is fixed text, never client input.
+ */
+export function closeWith(socket: WebSocket, reason: WsRefusalReason | WsRefusal, graceMs: number, text?: string): void {
   if (socket.readyState !== OPEN) return;
+  sessionOf(socket)?.end();
+  detachIdentity(socket);
+  // Every listener: Nest's dispatch, an app's own, ours. A closed connection is not heard.
+  socket.removeAllListeners('message');
   const refusal = reason instanceof WsRefusal ? reason : new WsRefusal(reason);
   socket.close(refusal.closeCode, truncate(text ?? refusal.message));
+  const grace = setTimeout(terminate, graceMs, socket);
+  grace.unref();
+  socket.once('close', () => clearTimeout(grace));
 }
 
 export function sendEvent(socket: WebSocket, event: string, data: unknown): void {
   if (socket.readyState === OPEN) socket.send(JSON.stringify({ event, data }));
+}
+
+function terminate(socket: WebSocket): void {
+  socket.terminate();
 }
 
 function truncate(text: string): string {

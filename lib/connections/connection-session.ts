@@ -6,12 +6,9 @@ import type { HandshakeAuthenticator } from '../handshake/handshake-authenticato
 import { closeWith, sendEvent } from './close-with.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Expiring, ExpiryScheduler } from './expiry-scheduler.js';
+import { bindSession, sessionOf, unbindSession } from './session-of.js';
 
-const sessions = new WeakMap<WebSocket, ConnectionSession>();
-
-export function sessionOf(socket: WebSocket): ConnectionSession | undefined {
-  return sessions.get(socket);
-}
+export { sessionOf };
 
 /**
  * One authenticated connection: its identity, its registry entry and its place in the shared
@@ -36,7 +33,7 @@ export class ConnectionSession implements Expiring {
   }
 
   open(): void {
-    sessions.set(this.socket, this);
+    bindSession(this.socket, this);
     attachIdentity(this.socket, this.current);
     this.registry.add(this.socket, this.current.subject);
     // `on`, not `once`: 'close' fires once, and `once` would allocate a wrapper per socket.
@@ -52,10 +49,16 @@ export class ConnectionSession implements Expiring {
     this.schedule();
   }
 
+  /** Idempotent: runs when the server closes for an auth reason, and again at 'close'. */
   end(): void {
     this.unschedule();
     this.registry.remove(this.socket, this.current.subject);
-    sessions.delete(this.socket);
+    unbindSession(this.socket, this);
+  }
+
+  /** Closes for an auth reason: from here on, nothing of this connection acts. */
+  close(reason: Parameters<typeof closeWith>[1], text?: string): void {
+    closeWith(this.socket, reason, this.authenticator.settings.closeGraceMs, text);
   }
 
   /** Runs when the timer fires: warn once, then close at expiry. */
@@ -64,7 +67,7 @@ export class ConnectionSession implements Expiring {
     const expiresAt = this.current.expiresAt;
     if (expiresAt === undefined) return;
     const now = Date.now();
-    if (now >= expiresAt) return closeWith(this.socket, 'invalid_credential', 'Token Expired');
+    if (now >= expiresAt) return this.close('invalid_credential', 'Token Expired');
     if (!this.warned && now >= expiresAt - this.warningMs) {
       this.warned = true;
       sendEvent(this.socket, 'token_expiring', { expiresAt });
@@ -92,5 +95,5 @@ export class ConnectionSession implements Expiring {
 }
 
 function endSession(this: WebSocket): void {
-  sessions.get(this)?.end();
+  sessionOf(this)?.end();
 }

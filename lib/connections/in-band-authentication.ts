@@ -99,7 +99,7 @@ export class InBandAuthentication {
 
   private fail(reason: Parameters<typeof closeWith>[1]): void {
     this.settle();
-    closeWith(this.socket, reason);
+    closeWith(this.socket, reason, this.authenticator.settings.closeGraceMs);
   }
 }
 

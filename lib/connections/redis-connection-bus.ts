@@ -1,13 +1,14 @@
 import { Logger } from '@nestjs/common';
-import { WsConnectionBus, type WsDisconnectCommand, type WsDisconnectListener } from './ws-connection-bus.js';
+import { disconnectReason, WsConnectionBus, type WsDisconnectCommand, type WsDisconnectListener } from './ws-connection-bus.js';
 
 interface RedisPubSubClient {
   connect(): Promise<unknown>;
   publish(channel: string, message: string): Promise<unknown>;
   subscribe(channel: string, listener: (message: string) => void): Promise<unknown>;
-  duplicate(): RedisPubSubClient;
   destroy?(): void;
+  disconnect?(): Promise<void>;
   on(event: 'error', listener: (error: Error) => void): unknown;
+  on(event: 'ready', listener: () => void): unknown;
 }
 
 export interface RedisConnectionBusOptions {
@@ -15,18 +16,36 @@ export interface RedisConnectionBusOptions {
   channel?: string;
 }
 
+type Role = 'publisher' | 'subscriber';
+
+interface Hooks {
+  onReady(client: RedisPubSubClient): void;
+  onError(): void;
+}
+
 const DEFAULT_CHANNEL = 'ws-auth:disconnect';
+// Startup and disconnect() wait this long for Redis at most: an outage must neither hang
+// the app's bootstrap nor the caller revoking a user.
+const CONNECT_WAIT_MS = 2000;
+const PUBLISH_WAIT_MS = 2000;
 
 /**
  * Disconnect commands over Redis pub/sub, so `WsConnections.disconnect()` on one instance
  * closes the subject's sockets on all of them. Uses the official `redis` client (optional
  * peer dependency); a subscriber connection cannot publish, hence two connections.
+ *
+ * Redis being down degrades to "this instance only": the app starts, the subscriber keeps
+ * reconnecting in the background, and `publish()` rejects so the caller knows.
  */
 export class RedisConnectionBus extends WsConnectionBus {
   private readonly logger = new Logger('WsAuth');
   private readonly channel: string;
   private publisher?: Promise<RedisPubSubClient>;
   private subscriber?: RedisPubSubClient;
+  // Roles whose connection is down; one log line when the first goes, one when all are back,
+  // never one per reconnection attempt.
+  private readonly failing = new Set<Role>();
+  private closed = false;
 
   constructor(private readonly options: RedisConnectionBusOptions) {
     super();
@@ -35,27 +54,81 @@ export class RedisConnectionBus extends WsConnectionBus {
   }
 
   async publish(command: WsDisconnectCommand): Promise<void> {
-    const client = await (this.publisher ??= this.open());
-    await client.publish(this.channel, JSON.stringify(command));
+    // Only the vocabulary crosses the bus, whatever the caller passed.
+    const message = JSON.stringify({ subject: command.subject, reason: disconnectReason(command.reason) });
+    try {
+      await withDeadline(this.send(message), PUBLISH_WAIT_MS);
+    } catch (error) {
+      throw new Error(`RedisConnectionBus: the disconnect was not published (${describe(error)}).`);
+    }
   }
 
   async subscribe(listener: WsDisconnectListener): Promise<void> {
-    const publisher = await (this.publisher ??= this.open());
-    this.subscriber = publisher.duplicate();
-    this.subscriber.on('error', (error) => this.logger.debug(`Redis subscriber: ${error.name}`));
-    await this.subscriber.connect();
-    await this.subscriber.subscribe(this.channel, (message) => {
+    const deliver = (message: string) => {
       const command = parseCommand(message);
-      if (command) listener(command);
+      if (!command) return;
+      try {
+        listener(command);
+      } catch (error) {
+        // Thrown inside the Redis client's reader, it would stop this instance's delivery.
+        this.logger.error(`Disconnect command failed: ${describe(error)}`);
+      }
+    };
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    let subscribed = false;
+    let subscribing = false;
+    this.subscriber = await this.open('subscriber', {
+      // SUBSCRIBE is sent on each connection until one succeeds; from then on the client
+      // resubscribes by itself after every reconnection.
+      onReady: (client) => {
+        if (subscribed || subscribing || this.closed) return;
+        subscribing = true;
+        client.subscribe(this.channel, deliver).then(
+          () => {
+            subscribed = true;
+            subscribing = false;
+            settle();
+          },
+          (error: unknown) => {
+            subscribing = false;
+            this.failed('subscriber', error);
+          },
+        );
+      },
+      onError: () => settle(),
     });
+    // Up: startup waits for the subscription, so a disconnect right after it is delivered.
+    // Down: startup goes on at the first failed attempt (or after the wait, for a black hole).
+    await withDeadline(settled, CONNECT_WAIT_MS).catch(() => undefined);
   }
 
   onModuleDestroy(): void {
-    this.subscriber?.destroy?.();
-    void this.publisher?.then((client) => client.destroy?.(), () => undefined);
+    this.closed = true;
+    close(this.subscriber);
+    void this.publisher?.then(close, () => undefined);
   }
 
-  private async open(): Promise<RedisPubSubClient> {
+  private async send(message: string): Promise<void> {
+    this.publisher ??= this.openPublisher();
+    const client = await this.publisher;
+    await client.publish(this.channel, message);
+  }
+
+  private async openPublisher(): Promise<RedisPubSubClient> {
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    const client = await this.open('publisher', { onReady: () => settle(), onError: () => settle() }).catch((error: unknown) => {
+      this.publisher = undefined;
+      throw error;
+    });
+    // The first publish waits for the first attempt; later ones fail at once while Redis is down.
+    await settled;
+    return client;
+  }
+
+  /** Creates a client and starts connecting; it reconnects by itself until closed. */
+  private async open(role: Role, hooks: Hooks): Promise<RedisPubSubClient> {
     let redis: { createClient(options: object): RedisPubSubClient };
     try {
       redis = (await import('redis' as string)) as typeof redis;
@@ -65,23 +138,69 @@ export class RedisConnectionBus extends WsConnectionBus {
     const client = redis.createClient({
       url: this.options.url,
       // A publish while Redis is down must fail at once (the caller learns other instances
-      // were not told), not wait in an unbounded queue and land late or never.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+      // were not told), not wait in an unbounded queue and land late or never. The
+      // subscriber keeps its queue: its SUBSCRIBE may wait for the connection.
+      disableOfflineQueue: role === 'publisher',
+      socket: { connectTimeout: CONNECT_WAIT_MS, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
     });
-    client.on('error', (error) => this.logger.debug(`Redis publisher: ${error.name}`));
-    await client.connect();
+    client.on('error', (error) => {
+      this.failed(role, error);
+      hooks.onError();
+    });
+    client.on('ready', () => {
+      this.recovered(role);
+      hooks.onReady(client);
+    });
+    // Never settles while Redis is down (the client retries); failures arrive as 'error'.
+    client.connect().catch(() => undefined);
     return client;
+  }
+
+  private failed(role: Role, error: unknown): void {
+    if (this.closed || this.failing.has(role)) return;
+    this.failing.add(role);
+    // The error's code or name only: a message may carry the address, the URL its password.
+    if (this.failing.size === 1) {
+      this.logger.error(`Connection bus unavailable (Redis): ${describe(error)}; disconnects reach this instance only until it is back`);
+    }
+  }
+
+  private recovered(role: Role): void {
+    if (this.closed || !this.failing.delete(role) || this.failing.size > 0) return;
+    this.logger.log('Connection bus reachable again (Redis)');
   }
 }
 
-// Messages on a shared channel are input like any other: malformed ones are dropped.
+// Messages on a shared channel are input like any other: malformed ones are dropped, and
+// the reason is mapped onto the vocabulary so no text from the channel reaches a client.
 function parseCommand(message: string): WsDisconnectCommand | undefined {
+  let parsed: unknown;
   try {
-    const { subject, reason } = JSON.parse(message) as Partial<WsDisconnectCommand>;
-    if (typeof subject === 'string' && typeof reason === 'string') return { subject, reason };
+    parsed = JSON.parse(message);
   } catch {
-    // fall through
+    return undefined;
   }
-  return undefined;
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { subject, reason } = parsed as Record<string, unknown>;
+  if (typeof subject !== 'string' || subject === '') return undefined;
+  return { subject, reason: disconnectReason(reason) };
+}
+
+function close(client: RedisPubSubClient | undefined): void {
+  if (client?.destroy) client.destroy();
+  else void client?.disconnect?.().catch(() => undefined);
+}
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error('Redis did not answer in time'), { name: 'TimeoutError' })), ms);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function describe(error: unknown): string {
+  if (!(error instanceof Error)) return typeof error;
+  // node-redis's own errors keep the name 'Error'; their class says what happened.
+  return (error as NodeJS.ErrnoException).code ?? (error.name === 'Error' ? error.constructor.name : error.name);
 }

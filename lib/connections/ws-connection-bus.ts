@@ -1,7 +1,28 @@
+/**
+ * Why a connection was closed from the server side. A fixed vocabulary: the close frame's
+ * reason text comes from this table, never from a caller or from another instance's message,
+ * so nothing a bus carries is ever echoed to a client.
+ */
+export type WsDisconnectReason = 'revoked' | 'logged_out' | 'kicked' | 'banned' | 'credentials_changed';
+
+/** The close frame's reason text of each disconnect reason. */
+export const DISCONNECT_TEXT: Readonly<Record<WsDisconnectReason, string>> = {
+  revoked: 'Revoked',
+  logged_out: 'Logged Out',
+  kicked: 'Kicked',
+  banned: 'Banned',
+  credentials_changed: 'Credentials Changed',
+};
+
+/** A known reason, or 'revoked' for anything else (a caller's free text, a foreign message). */
+export function disconnectReason(value: unknown): WsDisconnectReason {
+  return typeof value === 'string' && Object.hasOwn(DISCONNECT_TEXT, value) ? (value as WsDisconnectReason) : 'revoked';
+}
+
 /** A request to close every socket of one subject, wherever it is connected. */
 export interface WsDisconnectCommand {
   readonly subject: string;
-  readonly reason: string;
+  readonly reason: WsDisconnectReason;
 }
 
 export type WsDisconnectListener = (command: WsDisconnectCommand) => void;

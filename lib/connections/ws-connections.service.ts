@@ -3,23 +3,21 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
-import { closeWith } from './close-with.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { ConnectionSession, sessionOf } from './connection-session.js';
 import { ExpiryScheduler } from './expiry-scheduler.js';
-import { WsConnectionBus } from './ws-connection-bus.js';
+import { DISCONNECT_TEXT, disconnectReason, WsConnectionBus, type WsDisconnectReason } from './ws-connection-bus.js';
 
 export interface WsConnection<User = unknown> {
   readonly client: WebSocket;
   readonly identity: WsIdentity<User>;
 }
 
-const DEFAULT_REASON = 'Revoked';
-
 /**
  * The open authenticated connections of this instance, across every gateway, and the one
- * place to revoke them: `disconnect(subject)` closes the subject's sockets here with 4403
- * and tells every other instance to do the same through the configured bus.
+ * place to close them: `disconnect(subject)` closes the subject's sockets here with 4403
+ * and tells every other instance to do the same through the configured bus. To also keep the
+ * subject's credentials from opening new sockets, revoke them with `WsRevocations`.
  */
 @Injectable()
 export class WsConnections implements OnModuleInit {
@@ -47,16 +45,34 @@ export class WsConnections implements OnModuleInit {
     return subject === undefined ? this.registry.size : this.registry.of(subject).size;
   }
 
-  /** Closes every socket of `subject` on every instance; resolves with how many were open here. */
-  async disconnect(subject: string, reason = DEFAULT_REASON): Promise<number> {
-    const closed = this.closeLocal(subject, reason);
+  /**
+   * Closes every socket of `subject` on every instance with 4403 and the reason's fixed text;
+   * resolves with how many were open here. Rejects when other instances could not be told
+   * (the sockets here are closed first, whatever the bus does).
+   */
+  async disconnect(subject: string, reason: WsDisconnectReason = 'revoked'): Promise<number> {
+    const known = disconnectReason(reason);
+    const closed = this.closeLocal(subject, known);
     try {
-      await this.bus.publish({ subject, reason });
+      await this.bus.publish({ subject, reason: known });
     } catch (error) {
       this.logger.error(`Could not tell other instances to disconnect a subject: ${(error as Error)?.name}`);
       throw error;
     }
     return closed;
+  }
+
+  /** @internal Closes this instance's sockets whose identity `revoked` says is revoked. */
+  closeWhere(revoked: (identity: WsIdentity) => boolean, reason: WsDisconnectReason, subject?: string): number {
+    const sockets = subject === undefined ? this.registry.all() : this.registry.of(subject);
+    const doomed: ConnectionSession[] = [];
+    for (const socket of sockets) {
+      const session = sessionOf(socket);
+      if (session && revoked(session.identity)) doomed.push(session);
+    }
+    // Closing removes from the registry: collect first, then close.
+    for (const session of doomed) session.close('revoked', DISCONNECT_TEXT[disconnectReason(reason)]);
+    return doomed.length;
   }
 
   /** @internal Called by WsAuthAdapter once a connection is authenticated. */
@@ -69,9 +85,7 @@ export class WsConnections implements OnModuleInit {
     return session;
   }
 
-  private closeLocal(subject: string, reason: string): number {
-    const sockets = [...this.registry.of(subject)];
-    for (const socket of sockets) closeWith(socket, 'revoked', reason);
-    return sockets.length;
+  private closeLocal(subject: string, reason: WsDisconnectReason): number {
+    return this.closeWhere(() => true, reason, subject);
   }
 }

@@ -8,6 +8,8 @@ import { WsAuthException } from '../refusals/ws-auth.exception.js';
  * Nest 12 the guard can be registered globally next to HTTP guards (Nest 11 never runs global
  * guards for gateways; WsAdapterCheck refuses that setup at startup).
  */
+const OPEN = 1;
+
 @Injectable()
 export class WsAuthGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
@@ -21,6 +23,8 @@ export class WsAuthGuard implements CanActivate {
   }
 
   protected requireIdentity(context: ExecutionContext): WsIdentity {
+    // A socket closing for whatever reason serves no more requests, even one already queued.
+    if ((context.switchToWs().getClient() as { readyState?: number }).readyState !== OPEN) throw new WsAuthException('missing_credential');
     const identity = this.getIdentity(context);
     if (!identity) throw new WsAuthException('missing_credential');
     // A socket may outlive its token; a late message must not ride an expired identity.

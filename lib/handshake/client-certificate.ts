@@ -8,6 +8,8 @@ import { failStartup, TOKEN_NAME } from '../startup-checks.js';
 
 const IPV4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
 const NO_CERTIFICATE = /^\s*(\(null\)|-)?\s*$/;
+// Decimal without sign, space, exponent or leading zero: "08" may be someone's octal.
+const PREFIX_LENGTH = /^(0|[1-9][0-9]{0,2})$/;
 
 /**
  * Finds the client certificate to trust for an upgrade: the one the TLS layer verified
@@ -29,7 +31,10 @@ export class ClientCertificateReader {
       if (!options.trustedProxies?.length) failStartup('clientCertificate.proxyHeader needs trustedProxies: anyone else could send the header.');
       this.proxyHeader = options.proxyHeader.toLowerCase();
     }
-    for (const entry of options.trustedProxies ?? []) this.trustProxy(entry);
+    const trustedProxies: unknown = options.trustedProxies ?? [];
+    // A lone string would be read character by character.
+    if (!Array.isArray(trustedProxies)) failStartup('clientCertificate.trustedProxies must be an array of addresses or CIDR ranges.');
+    for (const entry of trustedProxies) this.trustProxy(entry);
     this.proxyCas = [options.proxyCa ?? []].flat().map((pem) => {
       try {
         return new X509Certificate(pem);
@@ -72,14 +77,24 @@ export class ClientCertificateReader {
     return certificate;
   }
 
-  private trustProxy(entry: string): void {
-    const [address, prefix] = String(entry).split('/');
+  /**
+   * Every entry is read strictly: one exact address, or an address, one slash and a prefix in
+   * plain decimal. Loose parsing fails open here: `Number('')` is 0, so "10.0.0.1/" would
+   * have trusted every address on the internet to vouch for a certificate.
+   */
+  private trustProxy(entry: unknown): void {
+    if (typeof entry !== 'string') failStartup('clientCertificate.trustedProxies must hold strings (addresses or CIDR ranges).');
+    const slash = entry.indexOf('/');
+    const address = slash === -1 ? entry : entry.slice(0, slash);
     const family = isIP(address);
-    if (!family) failStartup(`clientCertificate.trustedProxies: "${entry}" is not an IP address or CIDR range.`);
+    if (!family) failStartup(`clientCertificate.trustedProxies: ${JSON.stringify(entry)} is not an IP address or CIDR range.`);
     const type = family === 6 ? 'ipv6' : 'ipv4';
-    if (prefix === undefined) return this.proxies.addAddress(address, type);
+    if (slash === -1) return this.proxies.addAddress(address, type);
+    const prefix = entry.slice(slash + 1);
     const bits = Number(prefix);
-    if (!Number.isInteger(bits) || bits < 0 || bits > (family === 6 ? 128 : 32)) failStartup(`clientCertificate.trustedProxies: "${entry}" has a bad prefix.`);
+    if (!PREFIX_LENGTH.test(prefix) || bits > (family === 6 ? 128 : 32)) {
+      failStartup(`clientCertificate.trustedProxies: ${JSON.stringify(entry)} has a bad prefix (expected /0 to /${family === 6 ? 128 : 32}).`);
+    }
     this.proxies.addSubnet(address, bits, type);
   }
 

@@ -1,8 +1,10 @@
 import type { IncomingMessage } from 'node:http';
+import { Logger } from '@nestjs/common';
 import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource, WsVerdict } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
-import { identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
-import type { TicketBook } from '../tickets/ticket-book.js';
+import { identityFromClaims, identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
+import type { RevocationList } from '../revocations/revocation-list.js';
+import type { TicketBook, TicketGrant } from '../tickets/ticket-book.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { hasDuplicateAuthorization, takeCredential, type CredentialOptions } from './credential.js';
 import { withDeadline } from './deadline.js';
@@ -15,18 +17,35 @@ export interface HandshakeSettings {
   readonly authTimeoutMs: number;
   readonly maxPreAuthBytes: number;
   readonly expiryWarningMs: number;
+  readonly closeGraceMs: number;
+  /** Largest message once authenticated (`ws`'s maxPayload unless the gateway sets its own). */
+  readonly maxPayload: number;
   readonly origins: OriginPolicy;
   readonly sources: readonly WsCredentialSource[];
   readonly credentialOptions: CredentialOptions;
   readonly verifyTimeoutMs: number;
   readonly jwt?: JwtIdentitySettings;
   readonly tickets: TicketBook;
+  readonly revocations: RevocationList;
   readonly authenticate?: WsAuthenticateFn;
+}
+
+const logger = new Logger('WsAuth');
+
+// Identities a refresh over the socket must not replace with a token's: they were not made
+// from one (an app-vouched ticket; custom and certificate identities are told by `source`).
+const notFromToken = new WeakSet<WsIdentity>();
+const TOKEN_SOURCES: ReadonlySet<WsIdentity['source']> = new Set(['ticket', 'header', 'subprotocol', 'cookie', 'query', 'message']);
+
+/** Whether a refresh with a JWT may replace this identity: only one that came from a JWT. */
+export function isFromToken(identity: WsIdentity): boolean {
+  return TOKEN_SOURCES.has(identity.source) && !notFromToken.has(identity);
 }
 
 /**
  * The whole decision for one upgrade request, top to bottom: origin, credential, verify,
- * validate, identity. Every failure is thrown as a WsRefusal (or mapped to one by the caller).
+ * revocation, validate, identity. Every failure is thrown as a WsRefusal (or mapped to one
+ * by the caller).
  */
 export class HandshakeAuthenticator {
   constructor(readonly settings: HandshakeSettings) {}
@@ -59,37 +78,52 @@ export class HandshakeAuthenticator {
 
   private identify(request: IncomingMessage): MaybePromise<WsIdentity> {
     const { authenticate, sources, credentialOptions, jwt, tickets } = this.settings;
-    if (authenticate) return andThen(authenticate(request), (result) => identityFromAuthenticated(result, 'custom'));
+    if (authenticate) return andThen(authenticate(request), (result) => this.fromAuthenticated(result, 'custom'));
 
     const credential = takeCredential(request, sources, credentialOptions);
     if (!credential) throw new WsRefusal('missing_credential');
     if (credential.source === 'certificate') {
       const { certificate } = credential;
-      const validTo = Date.parse(certificate.validTo);
+      const bounds = { expiresAt: Date.parse(certificate.validTo), issuedAt: Math.floor(Date.parse(certificate.validFrom) / 1000) };
       // takeCredential only finds a certificate through the configured reader.
       return andThen(credentialOptions.certificates!.validate(certificate, request), (result) =>
-        identityFromAuthenticated(result, 'certificate', validTo),
+        this.fromAuthenticated(result, 'certificate', bounds),
       );
     }
-    // A ticket was checked when it was issued; redeeming it is all that is left to do.
-    if (credential.source === 'ticket') return tickets.redeem(credential.token);
+    if (credential.source === 'ticket') return tickets.redeem(credential.token).then((grant) => this.fromTicket(grant, request));
     return identityFromJwt(credential.token, credential.source, request, jwt!);
   }
-}
 
-function identityFromAuthenticated(
-  result: WsVerdict<WsAuthenticated>,
-  source: WsIdentity['source'],
-  expiresAt?: number,
-): WsIdentity {
-  // Any falsy answer refuses: `false` or `0` from an app check must never pass as a user.
-  if (!result || !result.user) throw new WsRefusal('invalid_credential');
-  return {
-    user: result.user,
-    subject: result.subject,
-    roles: [...(result.roles ?? [])],
-    claims: result.claims ?? {},
-    expiresAt: result.expiresAt ?? expiresAt,
-    source,
-  };
+  /** A ticket opens this gateway only as its credential would: this gateway's rules apply. */
+  private fromTicket(grant: TicketGrant, request: IncomingMessage): MaybePromise<WsIdentity> {
+    const jwt = this.settings.jwt!;
+    if (grant.kind === 'token') return identityFromClaims(grant.claims, 'ticket', request, jwt);
+    if (this.settings.revocations.covers(grant.subject, grant.claims.jti, grant.issuedAt)) throw new WsRefusal('credential_revoked');
+    const vouched = (user: unknown): WsIdentity => {
+      if (!user) throw new WsRefusal('invalid_credential');
+      const identity: WsIdentity = { user, subject: grant.subject, roles: grant.roles, claims: grant.claims, expiresAt: grant.expiresAt, source: 'ticket' };
+      notFromToken.add(identity);
+      return identity;
+    };
+    return jwt.validate ? andThen(jwt.validate(grant.claims, request), vouched) : vouched(grant.user);
+  }
+
+  private fromAuthenticated(
+    result: WsVerdict<WsAuthenticated>,
+    source: WsIdentity['source'],
+    bounds: { expiresAt?: number; issuedAt?: number } = {},
+  ): WsIdentity {
+    // Any falsy answer refuses: `false` or `0` from an app check must never pass as a user.
+    if (!result || !result.user) throw new WsRefusal('invalid_credential');
+    const expiresAt = result.expiresAt ?? bounds.expiresAt;
+    // NaN or Infinity would never expire (and NaN would poison the shared expiry schedule).
+    if (expiresAt !== undefined && !Number.isFinite(expiresAt)) {
+      logger.error(`The ${source} authenticator returned an expiresAt that is not a finite number; refused`);
+      throw new WsRefusal('internal_error');
+    }
+    const claims = result.claims ?? {};
+    const issuedAt = typeof claims.iat === 'number' ? claims.iat : bounds.issuedAt;
+    if (this.settings.revocations.covers(result.subject, claims.jti, issuedAt)) throw new WsRefusal('credential_revoked');
+    return { user: result.user, subject: result.subject, roles: [...(result.roles ?? [])], claims, expiresAt, source };
+  }
 }

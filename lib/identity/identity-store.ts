@@ -18,6 +18,11 @@ export function attachIdentity(socket: object, identity: WsIdentity): void {
   bySocket.set(socket, identity);
 }
 
+/** A connection closed for an auth reason no longer has anyone behind it. */
+export function detachIdentity(socket: object): void {
+  bySocket.delete(socket);
+}
+
 /** The identity of a connected client, for code that has no decorators. */
 export function getWsIdentity<User = unknown>(client: object): WsIdentity<User> | undefined {
   return bySocket.get(client) as WsIdentity<User> | undefined;

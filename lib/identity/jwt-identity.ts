@@ -1,7 +1,9 @@
 import type { IncomingMessage } from 'node:http';
+import { Logger } from '@nestjs/common';
 import type { WsJwtClaims, WsValidateFn } from '../ws-auth-options.interface.js';
 import { andThen, type MaybePromise } from '../handshake/maybe-promise.js';
 import type { TokenVerifier } from '../jwt/token-verifier.js';
+import type { RevocationList } from '../revocations/revocation-list.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { readRoles } from './claim-path.js';
 import type { WsIdentity } from './ws-identity.js';
@@ -10,32 +12,73 @@ export interface JwtIdentitySettings {
   readonly verifier: TokenVerifier;
   readonly validate?: WsValidateFn;
   readonly rolesClaim: string;
+  /** The verifier's `clockToleranceSeconds`: a token it admits expires for us at `exp` + this. */
+  readonly clockToleranceSeconds: number;
+  /** Longer-lived tokens are refused: a revocation by subject is kept only this long. */
+  readonly maxTokenLifetimeSeconds: number;
+  readonly revocations: RevocationList;
 }
 
+const logger = new Logger('WsAuth');
+let lifetimeWarned = false;
+
 /**
- * Verify, then validate: the identity a bearer token stands for, or a refusal (thrown, or
- * a rejected promise when verification or validate() is asynchronous).
+ * Verify, check the token is not revoked, then validate: the identity a bearer token stands
+ * for, or a refusal (thrown, or a rejected promise when verification or validate() is async).
  */
 export function identityFromJwt(
   token: string,
   source: WsIdentity['source'],
   request: IncomingMessage,
-  { verifier, validate, rolesClaim }: JwtIdentitySettings,
+  settings: JwtIdentitySettings,
 ): MaybePromise<WsIdentity> {
-  return andThen(verifier.verify(token), (claims) => {
-    if (!validate) return identityOf(claims, claims, source, rolesClaim);
-    return andThen(validate(claims, request), (user) => identityOf(user, claims, source, rolesClaim));
+  return andThen(settings.verifier.verify(token), (claims) => {
+    assertBoundedLifetime(claims, settings);
+    return identityFromClaims(claims, source, request, settings);
   });
 }
 
-function identityOf(user: unknown, claims: WsJwtClaims, source: WsIdentity['source'], rolesClaim: string): WsIdentity {
-  if (user === null || user === undefined) throw new WsRefusal('invalid_credential');
-  return {
-    user,
-    subject: claims.sub,
-    roles: readRoles(claims, rolesClaim),
-    claims,
-    expiresAt: typeof claims.exp === 'number' ? claims.exp * 1000 : undefined,
-    source,
+/**
+ * The identity verified claims stand for under one gateway's rules: revocation, `validate`,
+ * `rolesClaim`. A ticket goes through here too, so it opens a gateway only as its token would.
+ */
+export function identityFromClaims(
+  claims: WsJwtClaims,
+  source: WsIdentity['source'],
+  request: IncomingMessage,
+  { validate, rolesClaim, clockToleranceSeconds, revocations }: JwtIdentitySettings,
+  issuedAt: unknown = claims.iat,
+): MaybePromise<WsIdentity> {
+  // Before validate(): a revoked token costs no user lookup.
+  if (revocations.covers(claims.sub, claims.jti, issuedAt)) throw new WsRefusal('credential_revoked');
+  const identity = (user: unknown): WsIdentity => {
+    // Any falsy answer refuses: `false` or `0` from an app check must never pass as a user.
+    if (!user) throw new WsRefusal('invalid_credential');
+    return {
+      user,
+      subject: claims.sub,
+      roles: readRoles(claims, rolesClaim),
+      claims,
+      // The verifier admitted the token up to `exp` + tolerance; the expiry timer and the
+      // guards must end it at that same instant, not before.
+      expiresAt: typeof claims.exp === 'number' ? (claims.exp + clockToleranceSeconds) * 1000 : undefined,
+      source,
+    };
   };
+  return validate ? andThen(validate(claims, request), identity) : identity(claims);
+}
+
+/**
+ * A revocation by subject is forgotten `maxTokenLifetimeSeconds` after it was made, which is
+ * safe only if no token it covers outlives it: a token living longer is refused.
+ */
+function assertBoundedLifetime(claims: WsJwtClaims, { maxTokenLifetimeSeconds, clockToleranceSeconds }: JwtIdentitySettings): void {
+  if (typeof claims.exp !== 'number') return;
+  const issuedAt = typeof claims.iat === 'number' ? claims.iat : Date.now() / 1000;
+  if (claims.exp - issuedAt <= maxTokenLifetimeSeconds + clockToleranceSeconds) return;
+  if (!lifetimeWarned) {
+    lifetimeWarned = true;
+    logger.warn('Refused a token that lives longer than revocation.maxTokenLifetimeSeconds: raise that option or issue shorter-lived tokens.');
+  }
+  throw new WsRefusal('invalid_credential');
 }

@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
-import { assertCompactToken, checkedClaims, DEFAULT_MAX_TOKEN_LENGTH } from './token-shape.js';
+import { assertCompactToken, checkedClaims, tokenRulesOf, type TokenRules } from './token-shape.js';
 import { failStartup } from '../startup-checks.js';
 
 type Jose = typeof import('jose');
@@ -41,8 +41,7 @@ export class JwksVerifier {
   private readonly logger = new Logger('WsAuth');
   private readonly url: URL;
   private readonly algorithms: WsJwtAlgorithm[];
-  private readonly maxTokenLength: number;
-  private readonly requireExpiration: boolean;
+  private readonly rules: TokenRules;
   private readonly fetching: { cacheMaxAge: number; cooldownDuration: number; timeoutDuration: number };
   private jose?: Jose;
   private keys?: KeySet;
@@ -71,8 +70,7 @@ export class JwksVerifier {
     // shared: Entra's common keys sign every tenant's tokens, a realm's keys every client's.
     if (options.issuer === undefined) this.logger.warn('jwt.jwksUri without jwt.issuer: a token of any issuer that shares these keys is accepted.');
     if (options.audience === undefined) this.logger.warn('jwt.jwksUri without jwt.audience: a token minted for any client of the provider is accepted.');
-    this.maxTokenLength = options.maxTokenLength ?? DEFAULT_MAX_TOKEN_LENGTH;
-    this.requireExpiration = options.requireExpiration ?? true;
+    this.rules = tokenRulesOf(options);
     const { cacheMaxAgeMs = DEFAULT_CACHE_MAX_AGE_MS, cooldownMs = DEFAULT_COOLDOWN_MS, timeoutMs = DEFAULT_TIMEOUT_MS } = options.jwks ?? {};
     this.fetching = {
       cacheMaxAge: positiveInteger('cacheMaxAgeMs', cacheMaxAgeMs),
@@ -100,17 +98,23 @@ export class JwksVerifier {
     }
   }
 
+  /** Seconds past `exp` a token is still accepted, so the identity it yields must last as long. */
+  get clockToleranceSeconds(): number {
+    return this.rules.clockToleranceSeconds;
+  }
+
   async verify(token: string): Promise<WsJwtClaims> {
-    assertCompactToken(token, this.maxTokenLength);
+    // Before init, every token gets the same 503, whatever its shape.
     if (!this.jose || !this.keys) throw new WsRefusal('unavailable');
+    assertCompactToken(token, this.rules.maxTokenLength);
     let payload: unknown;
     try {
       ({ payload } = await this.jose.jwtVerify(token, this.keys, {
         algorithms: this.algorithms,
         issuer: this.options.issuer,
         audience: this.options.audience as string | string[] | undefined,
-        clockTolerance: this.options.clockToleranceSeconds ?? 0,
-        requiredClaims: this.requireExpiration ? ['exp'] : [],
+        clockTolerance: this.rules.clockToleranceSeconds,
+        requiredClaims: this.rules.requireExpiration ? ['exp'] : [],
       }));
     } catch (error) {
       if (TOKEN_FAULTS.has((error as { code?: string } | null)?.code ?? '')) throw new WsRefusal('invalid_credential');
@@ -121,7 +125,7 @@ export class JwksVerifier {
       this.outage = false;
       this.logger.log('The JWKS is reachable again.');
     }
-    return checkedClaims(payload, this.requireExpiration);
+    return checkedClaims(payload, this.rules.requireExpiration);
   }
 
   /** One line when the outage starts, not one per refused handshake. */

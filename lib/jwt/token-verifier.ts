@@ -6,6 +6,8 @@ import { JwtVerifier } from './jwt-verifier.js';
 /** Turns a compact JWT into checked claims, or throws (or rejects with) a WsRefusal. */
 export interface TokenVerifier {
   verify(token: string): MaybePromise<WsJwtClaims>;
+  /** Seconds past `exp` the verifier still admits a token: its expiry everywhere else too. */
+  readonly clockToleranceSeconds: number;
   /** Runs once at startup, before the first handshake. */
   init?(): Promise<void>;
 }

@@ -25,5 +25,7 @@ export function refusalResponse(refusal: WsRefusal): RefusalResponse {
     'Cache-Control': 'no-store',
   };
   if (challenge) headers['WWW-Authenticate'] = challenge;
+  // RFC 6585 section 4: a 429 may say when to come back; a pending slot frees within seconds.
+  if (refusal.status === 429) headers['Retry-After'] = '1';
   return { status: refusal.status, body: refusal.toBody(), headers };
 }

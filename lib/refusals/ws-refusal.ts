@@ -10,9 +10,12 @@ export type WsRefusalReason =
   | 'origin_not_allowed'
   | 'forbidden'
   | 'revoked'
+  | 'credential_revoked'
   | 'subject_changed'
+  | 'credential_kind_changed'
   | 'authentication_timeout'
   | 'too_many_pending'
+  | 'too_many_requests'
   | 'verification_timeout'
   | 'unavailable'
   | 'internal_error';
@@ -20,7 +23,7 @@ export type WsRefusalReason =
 interface RefusalRule {
   readonly status: number;
   readonly closeCode: number;
-  readonly code: 'unauthorized' | 'forbidden' | 'bad_request' | 'timeout' | 'unavailable' | 'internal_error';
+  readonly code: 'unauthorized' | 'forbidden' | 'bad_request' | 'timeout' | 'too_many_requests' | 'unavailable' | 'internal_error';
   readonly message: string;
 }
 
@@ -35,9 +38,15 @@ const RULES: Readonly<Record<WsRefusalReason, RefusalRule>> = {
   origin_not_allowed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
   forbidden: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
   revoked: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Revoked' },
+  // A revoked credential presented again: get a new one (log in again), hence 401, not 403.
+  credential_revoked: { status: 401, closeCode: 4401, code: 'unauthorized', message: 'Unauthorized' },
   subject_changed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
+  // A refresh may not turn one kind of identity into another (an API key into a JWT user).
+  credential_kind_changed: { status: 403, closeCode: 4403, code: 'forbidden', message: 'Forbidden' },
   authentication_timeout: { status: 408, closeCode: 4408, code: 'timeout', message: 'Authentication Timeout' },
   too_many_pending: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
+  // One source over its share; 4429 mirrors the status like the other 44xx codes.
+  too_many_requests: { status: 429, closeCode: 4429, code: 'too_many_requests', message: 'Too Many Requests' },
   verification_timeout: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
   unavailable: { status: 503, closeCode: 1013, code: 'unavailable', message: 'Service Unavailable' },
   internal_error: { status: 500, closeCode: 1011, code: 'internal_error', message: 'Internal Server Error' },

@@ -1,3 +1,5 @@
+import type { WsDisconnectReason } from '../connections/ws-connection-bus.js';
+
 /**
  * A revoked credential. `subject`: every credential of that subject issued at or before
  * `cutoff` (JWT `iat`, whole epoch seconds; a credential without `iat` counts as issued
@@ -5,8 +7,8 @@
  * once no credential it covers can still be valid.
  */
 export type WsRevocation =
-  | { readonly kind: 'subject'; readonly subject: string; readonly cutoff: number; readonly expiresAt: number }
-  | { readonly kind: 'jti'; readonly jti: string; readonly expiresAt: number };
+  | { readonly kind: 'subject'; readonly subject: string; readonly cutoff: number; readonly expiresAt: number; readonly reason?: WsDisconnectReason }
+  | { readonly kind: 'jti'; readonly jti: string; readonly expiresAt: number; readonly reason?: WsDisconnectReason };
 
 /** What `WsRevocations.unrevoke()` takes: the subject or the token id of a revocation. */
 export type WsRevocationTarget = { readonly subject: string } | { readonly jti: string };

@@ -15,14 +15,22 @@ import type { IssuedTicket } from './ticket-book.js';
 export class WsTicketService {
   constructor(private readonly config: WsAuthConfig) {}
 
-  /** Verifies `accessToken` as the handshake would (JWT, then `validate()`), then issues. */
+  /**
+   * Verifies `accessToken` as the handshake would (JWT, revocation, then `validate()`), then
+   * issues. The gateway the ticket opens derives the user from the token's claims with its
+   * own `validate` and `rolesClaim`, exactly as it would from the token.
+   */
   async issueForToken(accessToken: string, request: IncomingMessage): Promise<IssuedTicket> {
-    return this.answer(async () => this.config.tickets.issue(await this.config.identityFromToken(accessToken, request)));
+    return this.answer(async () => this.config.tickets.issueForClaims(await this.config.identityFromToken(accessToken, request)));
   }
 
-  /** Issues for an identity the app has already established. */
+  /**
+   * Issues for an identity the app has already established (a server session, say): the
+   * ticket carries it as given. A gateway with a `validate` still runs it on the identity's
+   * claims; a refresh over such a socket is refused, since no token stands behind it.
+   */
   issue(identity: WsIdentity): Promise<IssuedTicket> {
-    return this.answer(() => this.config.tickets.issue(identity));
+    return this.answer(async () => this.config.tickets.issueForIdentity(identity));
   }
 
   private async answer(work: () => Promise<IssuedTicket>): Promise<IssuedTicket> {

@@ -44,6 +44,7 @@ export const demoPage = /* html */ `<!doctype html>
         <button type="submit">Log in and connect</button>
       </form>
       <button id="disconnect" type="button">Disconnect</button>
+      <button id="logout" type="button">Log out</button>
     </section>
     <section>
       <h2>2. Connection</h2>
@@ -84,7 +85,8 @@ async function post(path, body, token) {
   return response.json();
 }
 
-// A fresh access token from the HttpOnly cookie session, for every refresh and reconnect.
+// A fresh access token for every refresh and reconnect: /auth/refresh spends the HttpOnly
+// refresh cookie (sent to that path only) and sets its successor.
 async function freshToken() {
   accessToken = (await post('/auth/refresh')).access_token;
   return accessToken;
@@ -137,6 +139,15 @@ $('chat').addEventListener('submit', (event) => {
 });
 
 $('disconnect').addEventListener('click', () => client?.close());
+
+// Ends this login's session: the server closes its sockets (4403 Logged Out) and clears the cookies.
+$('logout').addEventListener('click', async () => {
+  const headers = accessToken ? { authorization: 'Bearer ' + accessToken } : {};
+  const response = await fetch('/auth/logout', { method: 'POST', headers });
+  log('events', 'logout: ' + response.status);
+  accessToken = undefined;
+  $('who').textContent = 'nobody';
+});
 </script>
 </body>
 </html>

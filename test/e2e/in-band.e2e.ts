@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Logger } from '@nestjs/common';
 import jwt from 'jsonwebtoken';
+import WebSocket from 'ws';
 import { WsConnections, type WsAuthOptions } from '../../lib/index.js';
 import { appModule } from '../support/fixtures.js';
 import { rawUpgrade, upgradeRequest } from '../support/raw-upgrade.js';
@@ -410,14 +411,25 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
     });
 
     it('lets 1000 sockets wait at once by default and refuses the next with 503', async () => {
-      const waiting: SocketWitness[] = [];
+      // From 40 loopback addresses, 25 each: under the per-address cap (32), so the global cap
+      // is the one reached. Linux routes all of 127.0.0.0/8 to the loopback interface.
+      const waiting: WebSocket[] = [];
       for (let batch = 0; batch < 10; batch++) {
-        waiting.push(...(await Promise.all(Array.from({ length: 100 }, () => openWitnessed(defaults.url('/live'))))));
+        waiting.push(...(await Promise.all(Array.from({ length: 100 }, (_, i) => openFrom(`127.0.1.${1 + ((batch * 100 + i) % 40)}`)))));
       }
       const next = await openSocket(defaults.url('/live'));
       assert.equal(next.kind === 'refused' && next.status, 503);
-      await Promise.all(waiting.map((socket) => socket.close()));
+      for (const socket of waiting) socket.terminate();
     });
+
+    function openFrom(localAddress: string): Promise<WebSocket> {
+      return new Promise((resolve, reject) => {
+        const socket = new WebSocket(defaults.url('/live'), { localAddress });
+        socket.once('open', () => resolve(socket));
+        socket.once('error', reject);
+        socket.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+      });
+    }
   });
 
   describe('the sample /live gateway', () => {

@@ -1,5 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { upgradeRequest } from './raw-upgrade.js';
+
+export interface RawOpenOptions {
+  /** Extra upgrade headers, such as Authorization. */
+  headers?: Array<[string, string]>;
+  /** The loopback address to connect from (Linux routes all of 127/8 to lo). */
+  localAddress?: string;
+}
 
 /**
  * A WebSocket spoken by hand over TCP, for what no client library sends: a frame announced
@@ -8,6 +16,8 @@ import { upgradeRequest } from './raw-upgrade.js';
 export class RawWebSocket {
   private buffered = Buffer.alloc(0);
   private readonly closeFrame: Promise<{ code: number; reason: string; at: number } | undefined>;
+  /** When TCP closed (by either side), as Date.now(). */
+  private readonly tcpEnd = new Promise<number>((resolve) => this.tcp.once('close', () => resolve(Date.now())));
 
   private constructor(readonly tcp: Socket) {
     this.closeFrame = new Promise((resolve) => {
@@ -20,9 +30,9 @@ export class RawWebSocket {
     });
   }
 
-  static open(port: number, path: string): Promise<RawWebSocket> {
+  static open(port: number, path: string, options: RawOpenOptions = {}): Promise<RawWebSocket> {
     return new Promise((resolve, reject) => {
-      const tcp = connect(port, '127.0.0.1');
+      const tcp = connect({ port, host: '127.0.0.1', localAddress: options.localAddress });
       tcp.on('error', () => undefined);
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer) => {
@@ -41,7 +51,7 @@ export class RawWebSocket {
         resolve(socket);
       };
       tcp.on('data', onData);
-      tcp.write(upgradeRequest(path));
+      tcp.write(upgradeRequest(path, options.headers));
     });
   }
 
@@ -61,6 +71,47 @@ export class RawWebSocket {
     return this.tcp.write(bytes);
   }
 
+  /**
+   * Sends one complete masked frame (RFC 6455 section 5.3: every client frame is masked),
+   * text by default. The payload goes out as given, valid UTF-8 or not.
+   */
+  sendFrame(payload: string | Buffer, opcode = 0x1): boolean {
+    const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
+    const length = body.length;
+    const header = length < 126 ? Buffer.alloc(2) : length < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+    header[0] = 0x80 | opcode;
+    if (length < 126) header[1] = 0x80 | length;
+    else if (length < 65536) {
+      header[1] = 0x80 | 126;
+      header.writeUInt16BE(length, 2);
+    } else {
+      header[1] = 0x80 | 127;
+      header.writeBigUInt64BE(BigInt(length), 2);
+    }
+    const mask = randomBytes(4);
+    const masked = Buffer.alloc(length);
+    for (let i = 0; i < length; i++) masked[i] = body[i] ^ mask[i & 3];
+    if (this.tcp.destroyed) return false;
+    return this.tcp.write(Buffer.concat([header, mask, masked]));
+  }
+
+  /** A Nest-style `{"event","data"}` text frame. */
+  sendEvent(event: string, data?: unknown): boolean {
+    return this.sendFrame(JSON.stringify({ event, data }));
+  }
+
+  /** The text frames the server sent so far, in order (close frames excluded). */
+  texts(): string[] {
+    return readFrames(this.buffered)
+      .filter((frame) => frame.opcode === 0x1)
+      .map((frame) => frame.payload.toString());
+  }
+
+  /** Resolves with when TCP closed, by either side. */
+  tcpClosed(): Promise<number> {
+    return this.tcpEnd;
+  }
+
   /** The server's close frame, or undefined when TCP closed without one. */
   closed(): Promise<{ code: number; reason: string; at: number } | undefined> {
     return this.closeFrame;
@@ -69,6 +120,30 @@ export class RawWebSocket {
   destroy(): void {
     this.tcp.destroy();
   }
+}
+
+// Server frames are unmasked; the complete ones at the start of `data`.
+function readFrames(data: Buffer): Array<{ opcode: number; payload: Buffer }> {
+  const frames: Array<{ opcode: number; payload: Buffer }> = [];
+  let offset = 0;
+  while (offset + 2 <= data.length) {
+    const opcode = data[offset] & 0x0f;
+    let length = data[offset + 1] & 0x7f;
+    let start = offset + 2;
+    if (length === 126) {
+      if (start + 2 > data.length) break;
+      length = data.readUInt16BE(start);
+      start += 2;
+    } else if (length === 127) {
+      if (start + 8 > data.length) break;
+      length = Number(data.readBigUInt64BE(start));
+      start += 8;
+    }
+    if (start + length > data.length) break;
+    frames.push({ opcode, payload: data.subarray(start, start + length) });
+    offset = start + length;
+  }
+  return frames;
 }
 
 // Server frames are unmasked; a close frame's payload is a 2-byte code then the reason.

@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { createSampleApp } from '../../sample/create-sample-app.js';
 import type { SampleConfig } from '../../sample/sample.config.js';
@@ -15,7 +16,30 @@ export interface RunningSample {
   ws(path: string): string;
   origin: string;
   login(username: string, password?: string): Promise<string>;
+  /** A POST over plain HTTP that can leave from another loopback address (127.0.0.2). */
+  post(path: string, options?: SamplePostOptions): Promise<SampleResponse>;
   close(): Promise<void>;
+}
+
+export interface SamplePostOptions {
+  headers?: Record<string, string>;
+  json?: unknown;
+  localAddress?: string;
+}
+
+export interface SampleResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** Each Set-Cookie header, in order. */
+  cookies: string[];
+  body: string;
+  json(): any;
+}
+
+/** The value of the cookie `name` among Set-Cookie headers (undefined when not set). */
+export function cookieValue(cookies: string[], name: string): string | undefined {
+  const found = cookies.find((cookie) => cookie.startsWith(`${name}=`));
+  return found?.slice(name.length + 1).split(';')[0];
 }
 
 /** The sample app as `npm start` runs it, on a free port, with its log captured. */
@@ -50,6 +74,33 @@ export async function startSample(overrides: Partial<SampleConfig> = {}): Promis
       if (response.status !== 200) throw new Error(`login ${username}: ${response.status}`);
       return ((await response.json()) as { access_token: string }).access_token;
     },
+    post: (path, options = {}) => post(config.host, config.port, path, options),
     close: () => app.close(),
   };
+}
+
+function post(host: string, port: number, path: string, { headers = {}, json, localAddress }: SamplePostOptions): Promise<SampleResponse> {
+  const payload = json === undefined ? undefined : JSON.stringify(json);
+  return new Promise((resolve, reject) => {
+    const outgoing = httpRequest(
+      {
+        host,
+        port,
+        path,
+        method: 'POST',
+        localAddress,
+        headers: { ...(payload ? { 'content-type': 'application/json' } : {}), 'content-length': String(Buffer.byteLength(payload ?? '')), ...headers },
+      },
+      (response) => {
+        let body = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (body += chunk));
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, headers: response.headers, cookies: response.headers['set-cookie'] ?? [], body, json: () => JSON.parse(body) }),
+        );
+      },
+    );
+    outgoing.on('error', reject);
+    outgoing.end(payload);
+  });
 }

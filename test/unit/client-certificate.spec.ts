@@ -30,6 +30,40 @@ describe('ClientCertificateReader options', () => {
     refuses({ trustedProxies: ['::1/129'] }, /bad prefix/);
   });
 
+  it('refuses every loosely written entry at startup, naming it', () => {
+    // '10.0.0.1/' used to read as /0 (Number('') is 0) and trust every address.
+    const badPrefixes = ['10.0.0.1/', '10.0.0.0/8/x', '10.0.0.0/08', '10.0.0.0/ 8', '10.0.0.0/8 ', '10.0.0.0/+8', '10.0.0.0/-0', '10.0.0.0/8.0', '10.0.0.0/0x8', '10.0.0.0/1e1', 'fd00::/', 'fd00::/064'];
+    for (const entry of badPrefixes) {
+      assert.throws(
+        () => new ClientCertificateReader({ validate, trustedProxies: ['192.0.2.1', entry] }),
+        (error: Error) => error.message.includes(`${JSON.stringify(entry)} has a bad prefix`),
+        entry,
+      );
+    }
+    for (const entry of ['/8', ' 10.0.0.1', '10.0.0.1 ', '', '10.0.0', '010.0.0.1', '10.0.0.1\n', '*']) {
+      refuses({ trustedProxies: [entry] }, /is not an IP address or CIDR range/);
+    }
+    for (const entry of [10, null, undefined, ['10.0.0.1']]) refuses({ trustedProxies: [entry as never] }, /must hold strings/);
+    refuses({ trustedProxies: '10.0.0.1' as never }, /must be an array/);
+  });
+
+  it('takes exact addresses and well-formed ranges, and trusts only what they cover', () => {
+    const reader = new ClientCertificateReader({
+      validate,
+      proxyHeader: 'X-Client-Cert',
+      trustedProxies: ['192.0.2.7', '10.0.0.0/8', '172.16.0.0/12', '198.51.100.0/32', 'fd00::/64', '2001:db8::1', '2001:db8:1::/128', '203.0.113.0/24'],
+    });
+    const garbage = { 'x-client-cert': 'garbage' };
+    for (const address of ['192.0.2.7', '10.255.0.1', '172.31.9.9', '198.51.100.0', 'fd00::abcd', '2001:db8::1', '2001:db8:1::', '203.0.113.200']) {
+      assert.throws(() => reader.read(upgradeFrom(address, garbage)), { reason: 'invalid_credential' }, address);
+    }
+    for (const address of ['192.0.2.8', '11.0.0.1', '172.32.0.1', '198.51.100.1', 'fd00:0:0:1::1', '2001:db8::2', '2001:db8:1::1', '203.0.114.1']) {
+      assert.equal(reader.read(upgradeFrom(address, garbage)), undefined, address);
+    }
+    // /0 is accepted when written out: a deliberate choice, unlike an empty prefix.
+    assert.ok(new ClientCertificateReader({ validate, trustedProxies: ['0.0.0.0/0', '::/0'] }));
+  });
+
   it('refuses a proxy CA that is not a certificate', () => {
     refuses({ proxyCa: 'not a pem' }, /not a PEM certificate/);
   });

@@ -21,8 +21,8 @@ function wsContext(client: object, handler: keyof Handlers = 'open', type = 'ws'
   } as unknown as ExecutionContext;
 }
 
-function clientWith(identity: Partial<WsIdentity>): object {
-  const client = {};
+function clientWith(identity: Partial<WsIdentity>, readyState = 1): object {
+  const client = { readyState };
   attachIdentity(client, { user: {}, roles: [], claims: {}, source: 'header', ...identity });
   return client;
 }
@@ -34,6 +34,12 @@ describe('WsAuthGuard', () => {
 
   it('passes an authenticated, unexpired connection', () => {
     assert.equal(guard.canActivate(wsContext(clientWith({ expiresAt: Date.now() + 10_000 }))), true);
+  });
+
+  it('refuses a closing socket even while its identity is still attached', () => {
+    for (const readyState of [0, 2, 3]) {
+      assert.throws(() => guard.canActivate(wsContext(clientWith({ expiresAt: Date.now() + 10_000 }, readyState))), codeOf('unauthorized'));
+    }
   });
 
   it('refuses a connection without identity as unauthorized', () => {

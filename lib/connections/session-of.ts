@@ -1,0 +1,17 @@
+import type { WebSocket } from 'ws';
+import type { ConnectionSession } from './connection-session.js';
+
+// Its own module so that closing a socket can end its session without an import cycle.
+const sessions = new WeakMap<WebSocket, ConnectionSession>();
+
+export function sessionOf(socket: WebSocket): ConnectionSession | undefined {
+  return sessions.get(socket);
+}
+
+export function bindSession(socket: WebSocket, session: ConnectionSession): void {
+  sessions.set(socket, session);
+}
+
+export function unbindSession(socket: WebSocket, session: ConnectionSession): void {
+  if (sessions.get(socket) === session) sessions.delete(socket);
+}
