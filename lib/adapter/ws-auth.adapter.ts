@@ -123,7 +123,15 @@ export class WsAuthAdapter extends WsAdapter {
     }
     if (!isPromiseLike(identity)) return this.admit(info.req, done, identity);
     identity.then(
-      (resolved) => this.admit(info.req, done, resolved),
+      (resolved) => {
+        // A revocation may have landed while a store, a key server or validate() was awaited.
+        try {
+          if (resolved) this.services().config.revocations.assertNotRevoked(resolved);
+        } catch (error) {
+          return this.refuse(info.req, done, error);
+        }
+        this.admit(info.req, done, resolved);
+      },
       (error: unknown) => this.refuse(info.req, done, error),
     );
   }
@@ -172,6 +180,8 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   private readonly onInBandAuthenticated = (auth: InBandAuthentication, identity: WsIdentity): void => {
+    // Verification was asynchronous: a revocation may have landed meanwhile.
+    if (this.services().config.revocations.coversIdentity(identity)) return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings.closeGraceMs);
     this.services().connections.track(auth.socket, identity, auth.request, auth.authenticator);
     sendEvent(auth.socket, 'authenticated', { expiresAt: identity.expiresAt ?? null });
     auth.deferred?.();
@@ -198,6 +208,7 @@ export class WsAuthAdapter extends WsAdapter {
       return;
     }
     if (sessionOf(client) !== session) return;
+    if (this.services().config.revocations.coversIdentity(identity)) return session.close('credential_revoked');
     // A token without `sub` cannot prove it is the same principal, so it never refreshes.
     const subject = session.identity.subject;
     if (subject === undefined || identity.subject !== subject) return session.close('subject_changed');

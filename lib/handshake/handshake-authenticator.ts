@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource, WsVerdict } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { identityFromClaims, identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
+import { recordIssuedAt } from '../identity/issued-at.js';
 import type { RevocationList } from '../revocations/revocation-list.js';
 import type { TicketBook, TicketGrant } from '../tickets/ticket-book.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
@@ -103,7 +104,7 @@ export class HandshakeAuthenticator {
       if (!user) throw new WsRefusal('invalid_credential');
       const identity: WsIdentity = { user, subject: grant.subject, roles: grant.roles, claims: grant.claims, expiresAt: grant.expiresAt, source: 'ticket' };
       notFromToken.add(identity);
-      return identity;
+      return recordIssuedAt(identity, grant.issuedAt);
     };
     return jwt.validate ? andThen(jwt.validate(grant.claims, request), vouched) : vouched(grant.user);
   }
@@ -124,6 +125,6 @@ export class HandshakeAuthenticator {
     const claims = result.claims ?? {};
     const issuedAt = typeof claims.iat === 'number' ? claims.iat : bounds.issuedAt;
     if (this.settings.revocations.covers(result.subject, claims.jti, issuedAt)) throw new WsRefusal('credential_revoked');
-    return { user: result.user, subject: result.subject, roles: [...(result.roles ?? [])], claims, expiresAt, source };
+    return recordIssuedAt({ user: result.user, subject: result.subject, roles: [...(result.roles ?? [])], claims, expiresAt, source }, bounds.issuedAt);
   }
 }

@@ -1,3 +1,5 @@
+import { issuedAtOf } from '../identity/issued-at.js';
+import type { WsIdentity } from '../identity/ws-identity.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import type { WsRevocation, WsRevocationTarget } from './ws-revocation-store.js';
 
@@ -33,6 +35,16 @@ export class RevocationList {
   covers(subject: string | undefined, jti: unknown, issuedAt: unknown, now = Date.now()): boolean {
     if (!this.known) throw new WsRefusal('unavailable');
     return this.matches(subject, jti, issuedAt, now);
+  }
+
+  /** Whether an established identity's credential is revoked (as far as is known). */
+  coversIdentity(identity: WsIdentity, now = Date.now()): boolean {
+    return this.matches(identity.subject, identity.claims.jti, issuedAtOf(identity), now);
+  }
+
+  /** Refuses an identity settled after asynchronous work, if a revocation came meanwhile. */
+  assertNotRevoked(identity: WsIdentity): void {
+    if (this.size > 0 && this.coversIdentity(identity)) throw new WsRefusal('credential_revoked');
   }
 
   /** What `covers` answers from the entries held, whether or not the store was read. */

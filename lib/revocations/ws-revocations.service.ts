@@ -81,7 +81,7 @@ export class WsRevocations implements OnModuleInit {
 
   /** Whether an identity's credential is revoked now, as far as this instance knows. */
   isRevoked(identity: WsIdentity): boolean {
-    return this.revoked.matches(identity.subject, identity.claims.jti, identity.claims.iat);
+    return this.revoked.coversIdentity(identity);
   }
 
   private readonly sink: WsRevocationSink = {

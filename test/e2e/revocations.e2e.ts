@@ -422,6 +422,82 @@ describe('WsRevocations in one instance', { timeout: 45_000 }, () => {
   });
 });
 
+describe('a revocation made while a credential is being checked', { timeout: 30_000 }, () => {
+  let app: TestApp;
+  let revocations: WsRevocations;
+  // validate() waits on this gate for the subjects named in `held`, as a slow user store would.
+  const held = new Set<string>();
+  let release = () => {};
+  let entered = () => {};
+
+  before(async () => {
+    const validate: NonNullable<WsAuthOptions['validate']> = async (claims) => {
+      if (held.has(String(claims.sub))) {
+        await new Promise<void>((resolve) => {
+          release = resolve;
+          entered();
+        });
+      }
+      return claims;
+    };
+    app = await startTestApp(
+      appModule(
+        [makeRecordingGateway('RaceChat', { path: '/chat' }), makeRecordingGateway('RaceLive', { path: '/live', wsAuth: { mode: 'in-band' } })],
+        { jwt: { secret: TEST_SECRET }, validate },
+      ),
+    );
+    revocations = app.app.get(WsRevocations);
+  });
+  after(() => app.close());
+
+  /** Starts `attempt`, revokes once validate() is waiting for `subject`, then lets it finish. */
+  async function revokeDuring<T>(subject: string, attempt: () => Promise<T>, target: { subject: string } | { jti: string } = { subject }): Promise<T> {
+    held.add(subject);
+    const waiting = new Promise<void>((resolve) => (entered = resolve));
+    const outcome = attempt();
+    await waiting;
+    await revocations.revoke(target);
+    release();
+    return outcome;
+  }
+
+  it('refuses the upgrade (401) instead of admitting a credential revoked meanwhile', async () => {
+    const token = signToken({ sub: 'race-upgrade' });
+    const response = await revokeDuring('race-upgrade', () => rawUpgrade(app.port, upgradeRequest('/chat', [['Authorization', `Bearer ${token}`]])));
+    assert.equal(response.status, 401, response.raw.slice(0, 200));
+    assert.equal(JSON.parse(response.body).reason, 'credential_revoked');
+    assert.ok(!response.raw.includes(token) && !app.logs.text().includes(token));
+  });
+
+  it('closes an in-band socket (4401) whose authenticate was revoked meanwhile', async () => {
+    const token = signToken({ sub: 'race-live' });
+    const socket = await openWitnessed(app.url('/live'));
+    const close = await revokeDuring('race-live', async () => {
+      socket.send('authenticate', { token });
+      return socket.closed;
+    });
+    assert.equal(close.code, 4401);
+    assert.ok(!socket.seen(close).includes(token) && !app.logs.text().includes(token));
+    assert.equal(app.app.get(WsConnections).count('race-live'), 0);
+  });
+
+  it('closes a socket (4401) whose refresh token was revoked meanwhile, rather than renew it', async () => {
+    const socket = await openWitnessed(app.url('/chat'), bearer(signToken({ sub: 'race-refresh', jti: 'race-old' })));
+    const fresh = signToken({ sub: 'race-refresh', jti: 'race-fresh' });
+    // Only the fresh token is revoked: the socket's own token stays good, so only the refresh can close it.
+    const close = await revokeDuring(
+      'race-refresh',
+      async () => {
+        socket.send('authenticate', { token: fresh });
+        return socket.closed;
+      },
+      { jti: 'race-fresh' },
+    );
+    assert.equal(close.code, 4401);
+    assert.ok(!socket.seen(close).includes(fresh) && !app.logs.text().includes(fresh));
+  });
+});
+
 describe('100,000 revocations by token id', { timeout: 45_000 }, () => {
   const COUNT = 100_000;
   // Generous for a Map of 100k short strings (about 10 MB); a copy per entry or a leak is far above.
