@@ -27,6 +27,17 @@ type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Re
 type ProtocolHandler = (protocols: Set<string>, request: IncomingMessage) => string | false;
 type MessageHandler = { message: unknown; methodName?: string; callback: (...args: any[]) => any };
 
+/** Turns a frame into `{ event, data }`, as Nest's `WsAdapter` option of the same name. */
+export type WsAuthMessageParser = (data: string | Buffer | ArrayBuffer | Buffer[]) => { event: string; data: any } | void;
+
+export interface WsAuthAdapterOptions {
+  /**
+   * Reads every frame, the in-band `authenticate` frame included. Default: JSON. Nest's
+   * `setMessageParser()` works too.
+   */
+  messageParser?: WsAuthMessageParser;
+}
+
 /**
  * WsAdapter that authenticates every upgrade before a socket exists. It hooks in only
  * through options `ws` documents (`verifyClient` in its async form, `handleProtocols`) and
@@ -42,8 +53,11 @@ export class WsAuthAdapter extends WsAdapter {
   // which is harmless where nothing emits the local event.
   private readonly relaysExceptions = (websocketsMajorVersion() ?? 0) < 12;
 
-  constructor(private readonly app: INestApplicationContext) {
-    super(app);
+  constructor(
+    private readonly app: INestApplicationContext,
+    options?: WsAuthAdapterOptions,
+  ) {
+    super(app, options);
   }
 
   override create(port: number, options: Record<string, any> = {}): any {
@@ -170,7 +184,7 @@ export class WsAuthAdapter extends WsAdapter {
       const address = request.socket.remoteAddress;
       this.pending.add(address);
       const onSettled = () => this.pending.remove(address);
-      new InBandAuthentication(socket, request, authenticator, this.onInBandAuthenticated, onSettled).start();
+      new InBandAuthentication(socket, request, authenticator, this.onInBandAuthenticated, onSettled, this.parseFrame).start();
       return;
     }
     const identity = identityOfRequest(request);
@@ -178,6 +192,9 @@ export class WsAuthAdapter extends WsAdapter {
     if (!identity) return void socket.terminate();
     this.services().connections.track(socket, identity, request, authenticator);
   }
+
+  // Read at call time: Nest's setMessageParser() may replace the parser after construction.
+  private readonly parseFrame = (text: string): unknown => this.messageParser(text);
 
   private readonly onInBandAuthenticated = (auth: InBandAuthentication, identity: WsIdentity): void => {
     // Verification was asynchronous: a revocation may have landed meanwhile.

@@ -1,6 +1,6 @@
 /**
  * The client half of nestjs-ws-auth: connects with a ticket, the `bearer.<jwt>` subprotocol,
- * the cookie or in-band `authenticate`; refreshes the token over the open socket when the
+ * the cookie, an `Authorization` header (Node, with `ws`) or in-band `authenticate`; refreshes the token over the open socket when the
  * server warns it is expiring; reconnects with backoff and jitter after 4401/4408 and network
  * loss; stops for good on 4403. No dependencies and no imports: it runs in browsers and in Node
  * (pass `WebSocket` from `ws` where there is no global one), and can be served as one file.
@@ -11,6 +11,11 @@ export type WsAuthClientCredential =
   | { mode: 'ticket'; fetchTicket: () => Promise<string> }
   | { mode: 'subprotocol'; protocol: string }
   | { mode: 'cookie' }
+  /**
+   * `Authorization: Bearer <getToken()>` on the upgrade. Browsers cannot set headers on a
+   * WebSocket: this mode needs a constructor that takes them, such as `ws`'s (options.WebSocket).
+   */
+  | { mode: 'header'; protocols?: string[] }
   | { mode: 'in-band' };
 
 export type WsAuthClientState = 'idle' | 'connecting' | 'authenticating' | 'open' | 'reconnecting' | 'stopped';
@@ -23,7 +28,7 @@ export interface WsAuthClientClock {
 export interface WsAuthClientOptions {
   url: string;
   credential: WsAuthClientCredential;
-  /** A fresh access token: for the subprotocol, in-band `authenticate`, and every refresh. Called lazily. */
+  /** A fresh access token: for the subprotocol, the header, in-band `authenticate`, and every refresh. Called lazily. */
   getToken?: () => Promise<string>;
   /** A WebSocket constructor; default: the global one. */
   WebSocket?: WebSocketConstructorLike;
@@ -54,7 +59,12 @@ export interface WebSocketLike {
   addEventListener(type: 'error', listener: () => void): void;
 }
 
-export type WebSocketConstructorLike = new (url: string, protocols?: string | string[]) => WebSocketLike;
+export type WebSocketConstructorLike = new (
+  url: string,
+  protocols?: string | string[],
+  // Only `ws` and other Node clients take a third argument; the header mode needs it.
+  options?: { headers?: Record<string, string> },
+) => WebSocketLike;
 
 const OPEN = 1;
 const CLOSE_FORBIDDEN = 4403;
@@ -75,10 +85,13 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   private readonly Ctor: WebSocketConstructorLike;
 
   constructor(private readonly options: WsAuthClientOptions) {
+    if (options.credential?.mode === 'header' && !options.WebSocket) {
+      throw new Error('WsAuthClient: header mode needs options.WebSocket that takes headers (for example from "ws"); browsers cannot send them.');
+    }
     const Ctor = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructorLike }).WebSocket;
     if (!Ctor) throw new Error('WsAuthClient: no WebSocket available; pass options.WebSocket (for example from "ws").');
     const { credential, getToken } = options;
-    if ((credential.mode === 'subprotocol' || credential.mode === 'in-band') && !getToken) {
+    if ((credential.mode === 'subprotocol' || credential.mode === 'in-band' || credential.mode === 'header') && !getToken) {
       throw new Error(`WsAuthClient: ${credential.mode} mode needs getToken().`);
     }
     this.Ctor = Ctor;
@@ -132,9 +145,9 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
     this.setState(this.connectedOnce ? 'reconnecting' : 'connecting');
     let socket: WebSocketLike;
     try {
-      const { url, protocols } = await this.target();
+      const { url, protocols, headers } = await this.target();
       if (generation !== this.generation) return;
-      socket = new this.Ctor(url, protocols);
+      socket = headers ? new this.Ctor(url, protocols ?? [], { headers }) : new this.Ctor(url, protocols);
     } catch {
       if (generation === this.generation) this.retry();
       return;
@@ -148,7 +161,7 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
     socket.addEventListener('close', (event) => this.onClose(socket, event));
   }
 
-  private async target(): Promise<{ url: string; protocols?: string[] }> {
+  private async target(): Promise<{ url: string; protocols?: string[]; headers?: Record<string, string> }> {
     const { url, credential, getToken } = this.options;
     switch (credential.mode) {
       case 'ticket': {
@@ -157,6 +170,8 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
       }
       case 'subprotocol':
         return { url, protocols: [credential.protocol, `bearer.${await getToken!()}`] };
+      case 'header':
+        return { url, protocols: credential.protocols, headers: { Authorization: `Bearer ${await getToken!()}` } };
       default:
         return { url };
     }

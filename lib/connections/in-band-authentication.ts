@@ -35,6 +35,8 @@ export class InBandAuthentication {
     readonly authenticator: HandshakeAuthenticator,
     private readonly onAuthenticated: (auth: InBandAuthentication, identity: WsIdentity) => void,
     private readonly onSettled: () => void,
+    /** The adapter's message parser: the first frame is read as every later one will be. */
+    private readonly parse: (text: string) => unknown,
   ) {}
 
   start(): void {
@@ -63,7 +65,7 @@ export class InBandAuthentication {
     // is being verified, ends the connection: an unauthenticated peer gets no dialogue.
     if (this.verifying || isBinary) return this.fail('invalid_credential');
     if (byteLength(data) > this.authenticator.settings.maxPreAuthBytes) return this.tooBig();
-    const token = readAuthenticateToken(data);
+    const token = readAuthenticateToken(data, this.parse);
     if (token === undefined) return this.fail('invalid_credential');
     this.verifying = true;
     this.authenticator.identifyToken(token, this.request, 'message').then(
@@ -103,11 +105,12 @@ export class InBandAuthentication {
   }
 }
 
-function readAuthenticateToken(data: RawData): string | undefined {
+function readAuthenticateToken(data: RawData, parse: (text: string) => unknown): string | undefined {
   let frame: unknown;
   try {
-    frame = JSON.parse(data.toString());
+    frame = parse(data.toString());
   } catch {
+    // A parser that throws on a stranger's frame refuses it; nothing is logged for a stranger.
     return undefined;
   }
   if (typeof frame !== 'object' || frame === null) return undefined;

@@ -1,4 +1,4 @@
-import { Injectable, type ExecutionContext } from '@nestjs/common';
+import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { WS_ROLES_KEY } from '../ws-auth.constants.js';
 import { WsAuthException } from '../refusals/ws-auth.exception.js';
@@ -10,6 +10,8 @@ export class WsRolesGuard extends WsAuthGuard {
   // Decorator metadata never changes at run time, so it is read once per handler, not per
   // message. Keyed by class too: gateways that inherit one handler may declare other roles.
   private readonly requiredRoles = new WeakMap<object, WeakMap<object, readonly string[]>>();
+
+  private readonly logger = new Logger('WsAuth');
 
   constructor(private readonly reflector: Reflector) {
     super();
@@ -29,9 +31,26 @@ export class WsRolesGuard extends WsAuthGuard {
     if (!byHandler) this.requiredRoles.set(gateway, (byHandler = new WeakMap()));
     let roles = byHandler.get(handler);
     if (!roles) {
-      roles = this.reflector.getAllAndOverride<string[] | undefined>(WS_ROLES_KEY, [handler as never, gateway as never]) ?? [];
+      const declared = this.reflector.getAllAndOverride<string[] | undefined>(WS_ROLES_KEY, [handler as never, gateway as never]);
+      if (!declared) this.warnOfForeignRoles(gateway, handler);
+      roles = declared ?? [];
       byHandler.set(handler, roles);
     }
     return roles;
+  }
+
+  /**
+   * `@Roles` is also what most apps call their own roles decorator. Imported from the wrong
+   * place, it writes a key this guard never reads and the handler is open to every
+   * authenticated user: say so once per handler rather than let it pass unseen.
+   */
+  private warnOfForeignRoles(gateway: object, handler: object): void {
+    const keys = [...Reflect.getMetadataKeys(handler), ...Reflect.getMetadataKeys(gateway)];
+    const foreign = keys.find((key) => typeof key === 'string' && key !== WS_ROLES_KEY && /role/i.test(key));
+    if (foreign === undefined) return;
+    const name = `${(gateway as { name?: string }).name ?? 'a gateway'}.${(handler as { name?: string }).name ?? 'handler'}`;
+    this.logger.warn(
+      `${name} carries "${String(foreign)}" metadata, which WsRolesGuard does not read: it requires only the roles of @Roles from nestjs-ws-auth. Any authenticated user passes here.`,
+    );
   }
 }

@@ -11,8 +11,8 @@ function recordingWebSocket() {
   const sockets: WebSocket[] = [];
   const closes: number[] = [];
   class Recorded extends WebSocket {
-    constructor(url: string, protocols?: string | string[]) {
-      super(url, protocols);
+    constructor(url: string, protocols?: string | string[], options?: { headers?: Record<string, string> }) {
+      super(url, protocols, options);
       sockets.push(this);
       this.on('close', (code) => closes.push(code));
     }
@@ -156,6 +156,32 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
     assert.equal(r.sockets[0]!.protocol, 'chat.v1');
     assert.deepEqual(await whoami(r.client), { username: 'admin', roles: ['user', 'admin'] });
     r.client.close();
+  });
+
+  it('header mode: sends Authorization from getToken on every connect, never in the URL', async () => {
+    const tokens: string[] = [];
+    const getToken = tokenFrom(sample, 'admin');
+    const r = track(recordedClient({
+      url: sample.ws('/chat'),
+      credential: { mode: 'header' },
+      getToken: async () => tokens[tokens.push(await getToken()) - 1]!,
+    }));
+    r.client.connect();
+    await opened(r.client);
+    assert.deepEqual(await whoami(r.client), { username: 'admin', roles: ['user', 'admin'] });
+    assert.ok(!r.sockets[0]!.url.includes(tokens[0]!));
+    r.sockets[0]!.terminate();
+    await nextFrom(r.client, 'state', 5000, (state) => state === 'open');
+    assert.equal(tokens.length, 2, 'a reconnect asks for a fresh token');
+    assert.equal((await whoami(r.client)).username, 'admin');
+    r.client.close();
+  });
+
+  it('header mode refuses to start without a WebSocket constructor that takes headers', () => {
+    assert.throws(
+      () => new WsAuthClient({ url: sample.ws('/chat'), credential: { mode: 'header' }, getToken: tokenFrom(sample) }),
+      /header mode needs options.WebSocket/,
+    );
   });
 
   it('in-band mode on /live: authenticating, then open, then handlers know the user', async () => {

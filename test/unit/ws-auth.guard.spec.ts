@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { ExecutionContext } from '@nestjs/common';
+import { Logger, SetMetadata, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { attachIdentity } from '../../lib/identity/identity-store.js';
 import { Roles, WsAuthException, WsAuthGuard, WsRolesGuard, type WsIdentity } from '../../lib/index.js';
@@ -55,8 +55,40 @@ describe('WsAuthGuard', () => {
   });
 });
 
+// An app's own roles decorator, as most apps write it, under the name ours has.
+const AppRoles = (...roles: string[]) => SetMetadata('roles', roles);
+
+class ForeignRoles {
+  @AppRoles('admin')
+  adminOnly() {}
+
+  @AppRoles('admin')
+  again() {}
+}
+
 describe('WsRolesGuard', () => {
   const guard = new WsRolesGuard(new Reflector());
+
+  it('warns once per handler that carries roles metadata it does not read (an app\'s own @Roles)', () => {
+    const warnings: string[] = [];
+    Logger.overrideLogger({ log() {}, error() {}, debug() {}, verbose() {}, warn: (message: unknown) => void warnings.push(String(message)) });
+    try {
+      const context = (handler: 'adminOnly' | 'again') =>
+        ({ ...wsContext(clientWith({ roles: ['user'] })), getHandler: () => ForeignRoles.prototype[handler], getClass: () => ForeignRoles }) as unknown as ExecutionContext;
+      // Not enforced (those roles are the app's guard's business), but never silent.
+      assert.equal(guard.canActivate(context('adminOnly')), true);
+      assert.equal(guard.canActivate(context('adminOnly')), true);
+      assert.equal(warnings.length, 1, warnings.join('\n'));
+      assert.match(warnings[0]!, /ForeignRoles\.adminOnly carries "roles" metadata, which WsRolesGuard does not read/);
+      guard.canActivate(context('again'));
+      assert.equal(warnings.length, 2);
+      // Our own @Roles: nothing to warn about.
+      guard.canActivate(wsContext(clientWith({ roles: ['admin'] }), 'admin'));
+      assert.equal(warnings.length, 2);
+    } finally {
+      Logger.overrideLogger(false as never);
+    }
+  });
 
   it('lets an authenticated connection call a handler without @Roles', () => {
     assert.equal(guard.canActivate(wsContext(clientWith({}), 'open')), true);
