@@ -115,7 +115,10 @@ async function main() {
       sampled(server, () => load.request({ type: 'handshakes', url: server.url, headers, durationMs: SECONDS * 1000, concurrency: 16 }));
     const accepted = await alternate([bare, plain, custom, auth], handshake(withToken));
     const refused = await alternate(
-      [{ ...auth, name: 'accepted' }, { ...auth, name: 'refused' }],
+      [
+        { ...auth, name: 'accepted' },
+        { ...auth, name: 'refused' },
+      ],
       (subject) => handshake(subject.name === 'refused' ? withBadToken : withToken)(subject),
     );
     const vs = (a: Server, b: Server) => ({ perSecond: paired(accepted, a.name, b.name), cpu: cpuRatio(accepted, a.name, b.name) });
@@ -148,7 +151,10 @@ async function main() {
     const heap = async (server: Server) => (await server.process.request({ type: 'heap' })) as { heapUsed: number; connections: number };
     const perConnection: Record<string, number> = {};
     const churn: Record<string, number[]> = {};
-    for (const [server, headers] of [[plain, {}], [auth, withToken]] as const) {
+    for (const [server, headers] of [
+      [plain, {}],
+      [auth, withToken],
+    ] as const) {
       const before = await heap(server);
       await load.request({ type: 'openIdle', url: server.url, headers, count: IDLE_CONNECTIONS, concurrency: 200 });
       const during = await heap(server);
@@ -162,14 +168,15 @@ async function main() {
         await new Promise((resolve) => setTimeout(resolve, 200));
         churn[server.name].push((await heap(server)).heapUsed);
       }
-      say(`- ${server.name}: ${whole(perConnection[server.name])} bytes per connection; heap after each of 5 churn rounds: ${churn[server.name].map((b) => `${fixed(b / 1e6, 1)} MB`).join(', ')}`);
+      say(
+        `- ${server.name}: ${whole(perConnection[server.name])} bytes per connection; heap after each of 5 churn rounds: ${churn[server.name].map((b) => `${fixed(b / 1e6, 1)} MB`).join(', ')}`,
+      );
     }
     const extra = perConnection[auth.name] - perConnection[plain.name];
     say(`- extra heap per authenticated connection: ${whole(extra)} bytes (target < 2048)`);
     results.heap = { perConnection, extraPerAuthenticatedConnection: extra, churn };
 
     await Promise.all([bare, plain, custom, auth].map((server) => server.process.stop()));
-
   }
 
   if (runs('roundtrips')) {
@@ -183,10 +190,11 @@ async function main() {
     );
     for (const [name, value] of trips) say(`- ${name}: ${whole(value.median)}/s, ${fixed(value.cpuUsPerOp, 1)} us`);
     const guardedVsUnguarded = { perSecond: paired(trips, guarded.name, unguarded.name), cpu: cpuRatio(trips, guarded.name, unguarded.name) };
-    say(`- guarded / unguarded: ${fixed(guardedVsUnguarded.perSecond)}x per second, ${fixed(guardedVsUnguarded.cpu)}x by server CPU per round trip (target >= 0.95)`);
+    say(
+      `- guarded / unguarded: ${fixed(guardedVsUnguarded.perSecond)}x per second, ${fixed(guardedVsUnguarded.cpu)}x by server CPU per round trip (target >= 0.95)`,
+    );
     results.roundTrips = { perSecond: Object.fromEntries(trips), guardedVsUnguarded };
     await Promise.all([unguarded, guarded].map((server) => server.process.stop()));
-
   }
 
   if (runs('revocations')) {
@@ -216,7 +224,6 @@ async function main() {
     for (const line of ticketResults.lines) say(line);
     results.tickets = ticketResults.results;
     await tickets.stop();
-
   }
 
   await load.stop();

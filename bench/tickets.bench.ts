@@ -66,7 +66,9 @@ process.on('message', async (message: { type: string; rounds: number; seconds: n
     await store.close();
     await redis.stop();
     results.redis = onRedis;
-    lines.push(`- on Redis: ${whole(onRedis.tickets)} pairs/s (SET PX NX + GETDEL alone: ${whole(onRedis.raw)}/s, ratio ${fixed(onRedis.tickets / onRedis.raw)})`);
+    lines.push(
+      `- on Redis: ${whole(onRedis.tickets)} pairs/s (SET PX NX + GETDEL alone: ${whole(onRedis.raw)}/s, ratio ${fixed(onRedis.tickets / onRedis.raw)})`,
+    );
   } else {
     lines.push('- on Redis: skipped (redis-server not installed)');
   }

@@ -9,6 +9,7 @@ export type {
   WsAuthJwtOptions,
   WsJwksOptions,
   WsAuthModuleAsyncOptions,
+  WsAuthOptionsFactory,
   WsCertificateValidateFn,
   WsClientCertificateOptions,
   WsAuthOptions,
@@ -20,7 +21,7 @@ export type {
   WsValidateFn,
   WsVerdict,
 } from './ws-auth-options.interface.js';
-export { WsAuthAdapter } from './adapter/ws-auth.adapter.js';
+export { WsAuthAdapter, type WsAuthAdapterOptions, type WsAuthMessageParser } from './adapter/ws-auth.adapter.js';
 export type { WsIdentity } from './identity/ws-identity.js';
 export { getWsIdentity, getWsUser } from './identity/identity-store.js';
 export { WsUser } from './identity/ws-user.decorator.js';

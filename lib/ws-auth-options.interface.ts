@@ -1,6 +1,6 @@
 import type { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { ModuleMetadata } from '@nestjs/common';
+import type { FactoryProvider, ModuleMetadata, Provider, Type } from '@nestjs/common';
 import type { WsTicketStore } from './tickets/ws-ticket-store.js';
 import type { WsConnectionBus } from './connections/ws-connection-bus.js';
 import type { WsRevocationStore } from './revocations/ws-revocation-store.js';
@@ -20,12 +20,7 @@ export type WsJwtClaims = Record<string, unknown> & {
 };
 
 /** JWS algorithms; `none` is deliberately absent. `EdDSA` only with `jwksUri`. */
-export type WsJwtAlgorithm =
-  | 'HS256' | 'HS384' | 'HS512'
-  | 'RS256' | 'RS384' | 'RS512'
-  | 'PS256' | 'PS384' | 'PS512'
-  | 'ES256' | 'ES384' | 'ES512'
-  | 'EdDSA';
+export type WsJwtAlgorithm = 'HS256' | 'HS384' | 'HS512' | 'RS256' | 'RS384' | 'RS512' | 'PS256' | 'PS384' | 'PS512' | 'ES256' | 'ES384' | 'ES512' | 'EdDSA';
 
 export interface WsAuthJwtOptions {
   /** Shared secret for HS256/384/512. Exclusive with `publicKey` and `jwksUri`. */
@@ -72,10 +67,7 @@ export interface WsJwksOptions {
  * `false`, `0`, `''`) refuses with 401, so a user can never be a falsy value.
  * Throw `WsRefusal('forbidden')` or Nest's `ForbiddenException` to refuse with 403.
  */
-export type WsValidateFn<User = unknown> = (
-  claims: WsJwtClaims,
-  request: IncomingMessage,
-) => WsVerdict<User> | Promise<WsVerdict<User>>;
+export type WsValidateFn<User = unknown> = (claims: WsJwtClaims, request: IncomingMessage) => WsVerdict<User> | Promise<WsVerdict<User>>;
 
 /** A user, or a falsy value that refuses. */
 export type WsVerdict<T> = T | false | 0 | '' | null | undefined;
@@ -97,9 +89,7 @@ export interface WsAuthenticated<User = unknown> {
  * Escape hatch that replaces credential extraction and JWT verification entirely
  * (API keys, server sessions...). Return any falsy value (or a falsy `user`) to refuse with 401.
  */
-export type WsAuthenticateFn<User = unknown> = (
-  request: IncomingMessage,
-) => WsVerdict<WsAuthenticated<User>> | Promise<WsVerdict<WsAuthenticated<User>>>;
+export type WsAuthenticateFn<User = unknown> = (request: IncomingMessage) => WsVerdict<WsAuthenticated<User>> | Promise<WsVerdict<WsAuthenticated<User>>>;
 
 /**
  * Maps a trusted client certificate to the app's user. Return any falsy value to refuse with 401;
@@ -201,6 +191,11 @@ export interface WsRevocationOptions {
    * than this is refused. Default 86400 (24 h).
    */
   maxTokenLifetimeSeconds?: number;
+  /**
+   * Refuse tokens without `iat` (401). Default true: a token's age is what a revocation by
+   * subject compares, and without it a token minted before a ban could outwait the ban.
+   */
+  requireIssuedAt?: boolean;
 }
 
 export interface WsTicketOptions {
@@ -245,8 +240,22 @@ export interface WsAuthGatewayMetadata {
   [option: string]: unknown;
 }
 
+/** A class given to `forRootAsync({ useClass })` or `forRootAsync({ useExisting })`. */
+export interface WsAuthOptionsFactory<User = unknown> {
+  createWsAuthOptions(): WsAuthOptions<User> | Promise<WsAuthOptions<User>>;
+}
+
+/** `WsAuthModule.forRootAsync()`: exactly one of `useFactory`, `useClass` or `useExisting`. */
 export interface WsAuthModuleAsyncOptions<User = unknown> extends Pick<ModuleMetadata, 'imports'> {
+  /** Registers the module's services in every module; without it, only the importing module sees them. */
   isGlobal?: boolean;
-  inject?: any[];
-  useFactory: (...args: any[]) => WsAuthOptions<User> | Promise<WsAuthOptions<User>>;
+  useFactory?: (...args: any[]) => WsAuthOptions<User> | Promise<WsAuthOptions<User>>;
+  /** What `useFactory` receives, in order; from `imports` or global modules. */
+  inject?: FactoryProvider['inject'];
+  /** Instantiated inside WsAuthModule (its own dependencies must be reachable from `imports`). */
+  useClass?: Type<WsAuthOptionsFactory<User>>;
+  /** An options factory provided elsewhere (an imported or global module): reused, not re-created. */
+  useExisting?: Type<WsAuthOptionsFactory<User>>;
+  /** More providers inside WsAuthModule, for `inject` or `useClass` to depend on. Not exported. */
+  extraProviders?: Provider[];
 }

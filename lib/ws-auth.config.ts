@@ -60,11 +60,15 @@ export class WsAuthConfig implements OnModuleInit {
   private readonly verifier?: TokenVerifier;
   private readonly certificates?: ClientCertificateReader;
   private readonly maxTokenLifetimeSeconds: number;
+  /** @internal */
   readonly tickets: TicketBook;
-  /** This instance's copy of every live revocation, read on each upgrade. */
+  /** @internal This instance's copy of every live revocation, read on each upgrade. */
   readonly revocations = new RevocationList();
 
-  constructor(@Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions, ticketStore: WsTicketStore) {
+  constructor(
+    @Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions,
+    ticketStore: WsTicketStore,
+  ) {
     if (!options || typeof options !== 'object') failStartup('options are required.');
     if (!options.jwt && !options.authenticate && !options.clientCertificate) {
       failStartup('set jwt (a secret, a publicKey or a jwksUri), clientCertificate or an authenticate function.');
@@ -87,33 +91,33 @@ export class WsAuthConfig implements OnModuleInit {
     await this.verifier?.init?.();
   }
 
-  /** In-band sockets allowed to wait for authentication at once, across gateways. */
+  /** @internal In-band sockets allowed to wait for authentication at once, across gateways. */
   get maxPendingAuthentications(): number {
     return this.options.maxPendingAuthentications ?? DEFAULT_MAX_PENDING_AUTHENTICATIONS;
   }
 
-  /** In-band sockets one remote address may hold waiting for authentication at once. */
+  /** @internal In-band sockets one remote address may hold waiting for authentication at once. */
   get maxPendingAuthenticationsPerAddress(): number {
     return this.options.maxPendingAuthenticationsPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS;
   }
 
-  /** Seconds of clock skew tolerated on tokens (0 without JWT options). */
+  /** @internal Seconds of clock skew tolerated on tokens (0 without JWT options). */
   get clockToleranceSeconds(): number {
     return this.verifier?.clockToleranceSeconds ?? 0;
   }
 
-  /** How long a revocation by subject is kept: the longest any credential may live. */
+  /** @internal How long a revocation by subject is kept: the longest any credential may live. */
   get revocationLifetimeMs(): number {
     return this.maxTokenLifetimeSeconds * 1000;
   }
 
-  /** The identity a bearer token stands for under the module options (verify, then validate). */
+  /** @internal The identity a bearer token stands for under the module options (verify, then validate). */
   async identityFromToken(token: string, request: IncomingMessage): Promise<WsIdentity> {
     if (!this.verifier) throw new WsRefusal('invalid_credential');
     return identityFromJwt(token, 'header', request, this.jwtSettings(this.options));
   }
 
-  /** Builds the authenticator of one gateway: its `wsAuth` overrides over the module options. */
+  /** @internal Builds the authenticator of one gateway: its `wsAuth` overrides over the module options. */
   authenticatorFor(overrides: WsAuthGatewayOptions | undefined): HandshakeAuthenticator {
     const merged = { ...this.options, ...definedOnly(overrides) };
     const sources = merged.credentials ?? this.defaultSources();
@@ -172,6 +176,7 @@ export class WsAuthConfig implements OnModuleInit {
       rolesClaim: options.rolesClaim ?? DEFAULT_ROLES_CLAIM,
       clockToleranceSeconds: this.verifier!.clockToleranceSeconds,
       maxTokenLifetimeSeconds: this.maxTokenLifetimeSeconds,
+      requireIssuedAt: this.options.revocation?.requireIssuedAt !== false,
       revocations: this.revocations,
     };
   }

@@ -1,74 +1,22 @@
-import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { DiscoveryModule } from '@nestjs/core';
+import { Module, type DynamicModule } from '@nestjs/common';
 import type { WsAuthModuleAsyncOptions, WsAuthOptions } from './ws-auth-options.interface.js';
-import { WS_AUTH_OPTIONS } from './ws-auth.constants.js';
-import { WsAuthConfig } from './ws-auth.config.js';
-import { WsAdapterCheck } from './adapter/adapter-check.js';
-import { WsAuthGuard } from './guards/ws-auth.guard.js';
-import { WsRolesGuard } from './guards/ws-roles.guard.js';
-import { MemoryTicketStore } from './tickets/memory-ticket-store.js';
-import { WsTicketService } from './tickets/ws-ticket.service.js';
-import { WsTicketStore } from './tickets/ws-ticket-store.js';
-import { LocalConnectionBus, WsConnectionBus } from './connections/ws-connection-bus.js';
-import { WsConnections } from './connections/ws-connections.service.js';
-import { LocalRevocationStore, WsRevocationStore } from './revocations/ws-revocation-store.js';
-import { WsRevocations } from './revocations/ws-revocations.service.js';
+import { ConfigurableWsAuthModule } from './ws-auth.module-definition.js';
+import { failStartup } from './startup-checks.js';
 
-const ticketStoreProvider: Provider = {
-  provide: WsTicketStore,
-  useFactory: (options: WsAuthOptions) => options.tickets?.store ?? new MemoryTicketStore(options.tickets?.maxEntries),
-  inject: [WS_AUTH_OPTIONS],
-};
-
-const connectionBusProvider: Provider = {
-  provide: WsConnectionBus,
-  useFactory: (options: WsAuthOptions) => options.connectionBus ?? new LocalConnectionBus(),
-  inject: [WS_AUTH_OPTIONS],
-};
-
-const revocationStoreProvider: Provider = {
-  provide: WsRevocationStore,
-  useFactory: (options: WsAuthOptions) => options.revocation?.store ?? new LocalRevocationStore(),
-  inject: [WS_AUTH_OPTIONS],
-};
-
-const SHARED_PROVIDERS: Provider[] = [
-  ticketStoreProvider,
-  connectionBusProvider,
-  revocationStoreProvider,
-  WsConnections,
-  WsRevocations,
-  WsAuthConfig,
-  WsTicketService,
-  WsAdapterCheck,
-  WsAuthGuard,
-  WsRolesGuard,
-];
-const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsConnections, WsRevocations, WsRevocationStore, WsAuthGuard, WsRolesGuard];
-
+/**
+ * Register once, in the root module (a second registration fails at startup). `isGlobal`
+ * makes WsConnections, WsTicketService, WsRevocations and the guards injectable everywhere.
+ */
 @Module({})
-export class WsAuthModule {
-  static forRoot<User>(options: WsAuthOptions<User> & { isGlobal?: boolean }): DynamicModule {
-    const { isGlobal, ...authOptions } = options;
-    return {
-      module: WsAuthModule,
-      global: isGlobal ?? false,
-      imports: [DiscoveryModule],
-      providers: [{ provide: WS_AUTH_OPTIONS, useValue: authOptions }, ...SHARED_PROVIDERS],
-      exports: EXPORTS,
-    };
+export class WsAuthModule extends ConfigurableWsAuthModule {
+  static override forRoot<User>(options: WsAuthOptions<User> & { isGlobal?: boolean }): DynamicModule {
+    return super.forRoot(options);
   }
 
-  static forRootAsync<User>(options: WsAuthModuleAsyncOptions<User>): DynamicModule {
-    return {
-      module: WsAuthModule,
-      global: options.isGlobal ?? false,
-      imports: [DiscoveryModule, ...(options.imports ?? [])],
-      providers: [
-        { provide: WS_AUTH_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] },
-        ...SHARED_PROVIDERS,
-      ],
-      exports: EXPORTS,
-    };
+  static override forRootAsync<User>(options: WsAuthModuleAsyncOptions<User>): DynamicModule {
+    // Nest's builder would silently prefer one source, or register `undefined` as a provider.
+    const sources = [options.useFactory, options.useClass, options.useExisting].filter(Boolean).length;
+    if (sources !== 1) failStartup('forRootAsync takes exactly one of useFactory, useClass or useExisting.');
+    return super.forRootAsync(options);
   }
 }

@@ -17,10 +17,7 @@ export function apiKeyDigest(key: string): string {
  * Services connect with `X-Api-Key: <key>`; browsers are not meant to use this. The lookup is
  * by digest, so its timing says nothing about the key itself.
  */
-export function apiKeyAuthenticator(
-  clientsByDigest: ReadonlyMap<string, ApiKeyClient>,
-  header = 'x-api-key',
-): WsAuthenticateFn<ApiKeyClient> {
+export function apiKeyAuthenticator(clientsByDigest: ReadonlyMap<string, ApiKeyClient>, header = 'x-api-key'): WsAuthenticateFn<ApiKeyClient> {
   const name = header.toLowerCase();
   return (request) => {
     const key = request.headers[name];

@@ -92,7 +92,10 @@ export class AuthController {
     await this.revocations.revoke({ jti: claims.jti, expiresAt: claims.exp * 1000 }, 'logged_out');
     const session = typeof claims.sid === 'string' ? await this.sessions.end(claims.sid) : undefined;
     if (session && session.subject === claims.sub) {
-      await this.revokeIssued(session.accessTokens.filter((access) => access.jti !== claims.jti), 'logged_out');
+      await this.revokeIssued(
+        session.accessTokens.filter((access) => access.jti !== claims.jti),
+        'logged_out',
+      );
     }
     res.clearCookie(ACCESS_COOKIE, { httpOnly: true, sameSite: 'lax', path: '/', secure: Boolean(this.config.tls) });
     res.clearCookie(REFRESH_COOKIE, this.refreshCookieOptions());

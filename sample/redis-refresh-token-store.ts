@@ -1,11 +1,5 @@
 import { Logger, ServiceUnavailableException, type OnModuleDestroy } from '@nestjs/common';
-import {
-  MAX_ACCESS_TOKENS_PER_FAMILY,
-  RefreshTokenStore,
-  type IssuedAccessToken,
-  type RefreshFamily,
-  type RotateOutcome,
-} from './refresh-token-store.js';
+import { MAX_ACCESS_TOKENS_PER_FAMILY, RefreshTokenStore, type IssuedAccessToken, type RefreshFamily, type RotateOutcome } from './refresh-token-store.js';
 
 /** The commands this store uses, as the official `redis` client (v4+) spells them. */
 interface RedisScriptClient {
@@ -40,7 +34,7 @@ redis.call('PEXPIREAT', p .. 'subject:' .. subject, exp)
 return 1`;
 
 const ROTATE = `
-local p, presented, nexthash, access, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+local p, presented, nexthash, access, keep, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
 local id = redis.call('GET', p .. 'token:' .. presented)
 if not id then return {'unknown'} end
 local family = p .. 'family:' .. id
@@ -52,10 +46,22 @@ if f[2] ~= presented then
   redis.call('SREM', p .. 'subject:' .. f[1], id)
   return {'reused', id, f[1], f[3], issued}
 end
+local live = {}
+for _, line in ipairs(redis.call('LRANGE', family .. ':access', 0, -1)) do
+  local expiry = tonumber(string.match(line, ' (%d+)$'))
+  if expiry and expiry > now then live[#live + 1] = line end
+end
+if #live >= keep then
+  redis.call('DEL', family, family .. ':access')
+  redis.call('SREM', p .. 'subject:' .. f[1], id)
+  return {'reused', id, f[1], f[3], live}
+end
 redis.call('HSET', family, 'current', nexthash)
 redis.call('SET', p .. 'token:' .. nexthash, id, 'PXAT', f[3])
-redis.call('RPUSH', family .. ':access', access)
-redis.call('LTRIM', family .. ':access', -keep, -1)
+redis.call('DEL', family .. ':access')
+live[#live + 1] = access
+redis.call('RPUSH', family .. ':access', unpack(live))
+redis.call('PEXPIREAT', family .. ':access', f[3])
 return {'rotated', id, f[1], f[3], redis.call('LRANGE', family .. ':access', 0, -1)}`;
 
 const END = `
@@ -87,7 +93,7 @@ export class RedisRefreshTokenStore extends RefreshTokenStore implements OnModul
   }
 
   async rotate(tokenHash: string, nextHash: string, access: IssuedAccessToken): Promise<RotateOutcome> {
-    const reply = await this.run(ROTATE, [tokenHash, nextHash, entry(access), String(MAX_ACCESS_TOKENS_PER_FAMILY)]);
+    const reply = await this.run(ROTATE, [tokenHash, nextHash, entry(access), String(MAX_ACCESS_TOKENS_PER_FAMILY), String(Date.now())]);
     const family = familyOf(reply);
     if (!family) return { kind: 'unknown' };
     return { kind: (reply as string[])[0] === 'rotated' ? 'rotated' : 'reused', family };
@@ -145,7 +151,10 @@ export class RedisRefreshTokenStore extends RefreshTokenStore implements OnModul
     // The first request waits briefly for the first connection; a Redis that is not there answers 503.
     let timer: NodeJS.Timeout | undefined;
     const connected = await Promise.race([
-      client.connect().then(() => true, () => false),
+      client.connect().then(
+        () => true,
+        () => false,
+      ),
       new Promise<false>((resolve) => (timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS, false))),
     ]);
     clearTimeout(timer);

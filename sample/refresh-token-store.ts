@@ -39,8 +39,9 @@ export abstract class RefreshTokenStore {
   abstract endAllOf(subject: string): Promise<RefreshFamily[]>;
 }
 
-// A session refreshed more often than this keeps only its newest access tokens on record; the
-// older ones expire on their own within one access-token lifetime.
+// A session holding this many unexpired access tokens is ended rather than refreshed again: a
+// record that dropped the oldest would let a thief rotate its first token out of reach of
+// logout and reuse detection.
 export const MAX_ACCESS_TOKENS_PER_FAMILY = 50;
 // Rotated hashes kept for reuse detection; a token older than that is merely unknown (401).
 export const MAX_ROTATED_HASHES_PER_FAMILY = 1000;
@@ -68,13 +69,15 @@ export class MemoryRefreshTokenStore extends RefreshTokenStore {
     const entry = id === undefined ? undefined : this.families.get(id);
     if (!entry || entry.family.expiresAt <= Date.now()) return { kind: 'unknown' };
     if (entry.current !== tokenHash) return { kind: 'reused', family: this.remove(entry) };
+    const now = Date.now();
+    entry.family.accessTokens = entry.family.accessTokens.filter((token) => token.expiresAt > now);
+    if (entry.family.accessTokens.length >= MAX_ACCESS_TOKENS_PER_FAMILY) return { kind: 'reused', family: this.remove(entry) };
     entry.current = nextHash;
     entry.hashes.push(nextHash);
     if (entry.hashes.length > MAX_ROTATED_HASHES_PER_FAMILY) this.familyOfHash.delete(entry.hashes.shift()!);
     this.familyOfHash.set(nextHash, entry.family.id);
     const accessTokens = entry.family.accessTokens;
     accessTokens.push(access);
-    if (accessTokens.length > MAX_ACCESS_TOKENS_PER_FAMILY) accessTokens.shift();
     return { kind: 'rotated', family: structuredClone(entry.family) };
   }
 

@@ -128,7 +128,7 @@ function close(socket: WebSocket): Promise<void> {
 
 async function openIdle({ url, headers, count, concurrency }: Extract<Command, { type: 'openIdle' }>) {
   const started = performance.now();
-  for (let opened = 0; opened < count; ) {
+  for (let opened = 0; opened < count;) {
     const batch = Math.min(concurrency, count - opened);
     idle.push(...(await Promise.all(Array.from({ length: batch }, () => connect(url, headers)))));
     opened += batch;

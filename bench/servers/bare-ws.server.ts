@@ -11,5 +11,9 @@ server.on('connection', (socket) => {
 });
 server.on('listening', () => {
   const address = server.address();
-  serveBenchmark(typeof address === 'object' && address ? address.port : 0, async () => void server.close(), () => server.clients.size);
+  serveBenchmark(
+    typeof address === 'object' && address ? address.port : 0,
+    async () => void server.close(),
+    () => server.clients.size,
+  );
 });

@@ -59,7 +59,12 @@ app.useWebSocketAdapter(kind === 'plain' ? new WsAdapter(app) : new WsAuthAdapte
 await app.listen(0, '127.0.0.1');
 const address = app.getHttpServer().address();
 const gateway = app.get(guarded ? GuardedGateway : PlainGateway);
-serveBenchmark(typeof address === 'object' ? address.port : 0, () => app.close(), () => gateway.server.clients.size, await revokeMany(revocations));
+serveBenchmark(
+  typeof address === 'object' ? address.port : 0,
+  () => app.close(),
+  () => gateway.server.clients.size,
+  await revokeMany(revocations),
+);
 
 /** Loads `count` revocations and measures the heap they hold (after forced collections). */
 async function revokeMany(count: number): Promise<Record<string, unknown>> {

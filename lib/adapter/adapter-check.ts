@@ -26,15 +26,20 @@ export class WsAdapterCheck implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
-    const gateways = this.discovery
-      .getProviders()
-      .filter((wrapper) => wrapper.metatype && Reflect.getMetadata(GATEWAY_METADATA, wrapper.metatype));
+    const gateways = this.discovery.getProviders().filter((wrapper) => wrapper.metatype && Reflect.getMetadata(GATEWAY_METADATA, wrapper.metatype));
     const adapter = this.appConfig.getIoAdapter() as { dispose?: () => Promise<void> } | undefined;
     // With two registrations the adapter could only pick one set of options at random.
-    const configs = new Set(this.discovery.getProviders().filter((wrapper) => wrapper.instance instanceof WsAuthConfig).map((wrapper) => wrapper.instance));
+    const configs = new Set(
+      this.discovery
+        .getProviders()
+        .filter((wrapper) => wrapper.instance instanceof WsAuthConfig)
+        .map((wrapper) => wrapper.instance),
+    );
     if (configs.size > 1) {
       await adapter?.dispose?.();
-      throw new Error('WsAuthModule: it is registered more than once (forRoot/forRootAsync). Register it once, in the root module, with isGlobal: true if feature modules need its services.');
+      throw new Error(
+        'WsAuthModule: it is registered more than once (forRoot/forRootAsync). Register it once, in the root module, with isGlobal: true if feature modules need its services.',
+      );
     }
     if (gateways.length === 0) return;
     const names = gateways.map((wrapper) => wrapper.name).join(', ');

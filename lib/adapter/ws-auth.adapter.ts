@@ -72,15 +72,18 @@ export class WsAuthAdapter extends WsAdapter {
     const server: WebSocketServer = super.create(port, {
       // ws alone accepts 100 MiB messages; a gateway's own maxPayload still wins.
       maxPayload: authenticator.settings.maxPayload,
+      // ws emits every message of one TCP chunk in the same tick by default, so Nest runs the
+      // guards of frames pipelined behind a frame whose handler closes the connection (logout,
+      // a refused refresh) before that close, and their handlers after it. One message per
+      // tick lets an auth close take effect before the next frame is dispatched.
+      allowSynchronousEvents: false,
       ...gatewayOptions,
       verifyClient: (info: VerifyInfo, done: VerifyCallback) => this.verify(authenticator, info, done),
       handleProtocols: withoutCredentials(gatewayOptions.handleProtocols),
     });
     this.gateways.set(server, authenticator);
     // Before Nest's own listener, so handleConnection and every handler see the identity.
-    server.prependListener('connection', (socket: WebSocket, request: IncomingMessage) =>
-      this.accept(authenticator, socket, request),
-    );
+    server.prependListener('connection', (socket: WebSocket, request: IncomingMessage) => this.accept(authenticator, socket, request));
     return server;
   }
 
@@ -198,7 +201,8 @@ export class WsAuthAdapter extends WsAdapter {
 
   private readonly onInBandAuthenticated = (auth: InBandAuthentication, identity: WsIdentity): void => {
     // Verification was asynchronous: a revocation may have landed meanwhile.
-    if (this.services().config.revocations.coversIdentity(identity)) return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings.closeGraceMs);
+    if (this.services().config.revocations.coversIdentity(identity))
+      return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings.closeGraceMs);
     this.services().connections.track(auth.socket, identity, auth.request, auth.authenticator);
     sendEvent(auth.socket, 'authenticated', { expiresAt: identity.expiresAt ?? null });
     auth.deferred?.();
@@ -235,9 +239,7 @@ export class WsAuthAdapter extends WsAdapter {
 
   private logRefusal(refusal: WsRefusal, request: IncomingMessage): void {
     // Only the reason, the status and the peer: never the URL (it may carry a credential).
-    this.authLogger.debug(
-      `Refused WebSocket upgrade: ${refusal.reason} (${refusal.status}) from ${request.socket.remoteAddress}`,
-    );
+    this.authLogger.debug(`Refused WebSocket upgrade: ${refusal.reason} (${refusal.status}) from ${request.socket.remoteAddress}`);
   }
 }
 

@@ -38,5 +38,10 @@ function terminate(socket: WebSocket): void {
 
 function truncate(text: string): string {
   const bytes = Buffer.from(text);
-  return bytes.length <= MAX_REASON_BYTES ? text : bytes.subarray(0, MAX_REASON_BYTES).toString().replace(/\uFFFD$/, '');
+  return bytes.length <= MAX_REASON_BYTES
+    ? text
+    : bytes
+        .subarray(0, MAX_REASON_BYTES)
+        .toString()
+        .replace(/\uFFFD$/, '');
 }

@@ -113,7 +113,7 @@ export class ExpiryScheduler {
   private push(key: number): void {
     const heap = this.times;
     heap.push(key);
-    for (let i = heap.length - 1; i > 0; ) {
+    for (let i = heap.length - 1; i > 0;) {
       const parent = (i - 1) >> 1;
       if (heap[parent] <= heap[i]) break;
       [heap[parent], heap[i]] = [heap[i], heap[parent]];
@@ -134,7 +134,7 @@ export class ExpiryScheduler {
 
   private siftDown(start: number): void {
     const heap = this.times;
-    for (let i = start; ; ) {
+    for (let i = start; ;) {
       const left = 2 * i + 1;
       const right = left + 1;
       let smallest = i;

@@ -59,7 +59,7 @@ export class RedisConnectionBus extends WsConnectionBus {
     try {
       await withDeadline(this.send(message), PUBLISH_WAIT_MS);
     } catch (error) {
-      throw new Error(`RedisConnectionBus: the disconnect was not published (${describe(error)}).`);
+      throw new Error(`RedisConnectionBus: the disconnect was not published (${describe(error)}).`, { cause: error });
     }
   }
 

@@ -6,9 +6,7 @@ import type { ClientCertificateReader } from './client-certificate.js';
 import { readCookie } from './cookie-value.js';
 import { BEARER_PROTOCOL_PREFIX, isCredentialProtocol, splitProtocols } from './subprotocol.js';
 
-export type Credential =
-  | { readonly source: 'certificate'; readonly certificate: X509Certificate }
-  | { readonly source: TokenSource; readonly token: string };
+export type Credential = { readonly source: 'certificate'; readonly certificate: X509Certificate } | { readonly source: TokenSource; readonly token: string };
 
 type TokenSource = Exclude<WsCredentialSource, 'certificate'>;
 
@@ -25,11 +23,7 @@ const BEARER_SCHEME = /^bearer[ \t]+(\S*)[ \t]*$/i;
  * carries a bad header token is refused even if its cookie would pass, so an attacker
  * cannot probe one source and fall back to another.
  */
-export function takeCredential(
-  request: IncomingMessage,
-  sources: readonly WsCredentialSource[],
-  options: CredentialOptions,
-): Credential | undefined {
+export function takeCredential(request: IncomingMessage, sources: readonly WsCredentialSource[], options: CredentialOptions): Credential | undefined {
   for (const source of sources) {
     if (source === 'certificate') {
       const certificate = options.certificates?.read(request);

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { Logger } from '@nestjs/common';
 import type { WsAuthenticated, WsAuthenticateFn, WsCredentialSource, WsVerdict } from '../ws-auth-options.interface.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
-import { identityFromClaims, identityFromJwt, type JwtIdentitySettings } from '../identity/jwt-identity.js';
+import { identityFromClaims, identityFromJwt, isObservableLike, type JwtIdentitySettings } from '../identity/jwt-identity.js';
 import { recordIssuedAt } from '../identity/issued-at.js';
 import type { RevocationList } from '../revocations/revocation-list.js';
 import type { TicketBook, TicketGrant } from '../tickets/ticket-book.js';
@@ -87,9 +87,7 @@ export class HandshakeAuthenticator {
       const { certificate } = credential;
       const bounds = { expiresAt: Date.parse(certificate.validTo), issuedAt: Math.floor(Date.parse(certificate.validFrom) / 1000) };
       // takeCredential only finds a certificate through the configured reader.
-      return andThen(credentialOptions.certificates!.validate(certificate, request), (result) =>
-        this.fromAuthenticated(result, 'certificate', bounds),
-      );
+      return andThen(credentialOptions.certificates!.validate(certificate, request), (result) => this.fromAuthenticated(result, 'certificate', bounds));
     }
     if (credential.source === 'ticket') return tickets.redeem(credential.token).then((grant) => this.fromTicket(grant, request));
     return identityFromJwt(credential.token, credential.source, request, jwt!);
@@ -102,6 +100,7 @@ export class HandshakeAuthenticator {
     if (this.settings.revocations.covers(grant.subject, grant.claims.jti, grant.issuedAt)) throw new WsRefusal('credential_revoked');
     const vouched = (user: unknown): WsIdentity => {
       if (!user) throw new WsRefusal('invalid_credential');
+      if (isObservableLike(user)) throw new WsRefusal('internal_error');
       const identity: WsIdentity = { user, subject: grant.subject, roles: grant.roles, claims: grant.claims, expiresAt: grant.expiresAt, source: 'ticket' };
       notFromToken.add(identity);
       return recordIssuedAt(identity, grant.issuedAt);

@@ -7,7 +7,10 @@ export function isCredentialProtocol(protocol: string): boolean {
 
 export function splitProtocols(header: string | undefined): string[] {
   if (!header) return [];
-  return header.split(',').map((entry) => entry.trim()).filter(Boolean);
+  return header
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
 }
 
 /**

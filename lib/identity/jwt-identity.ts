@@ -16,6 +16,8 @@ export interface JwtIdentitySettings {
   readonly clockToleranceSeconds: number;
   /** Longer-lived tokens are refused: a revocation by subject is kept only this long. */
   readonly maxTokenLifetimeSeconds: number;
+  /** Tokens without `iat` are refused: their age, and so their lifetime, cannot be told. */
+  readonly requireIssuedAt: boolean;
   readonly revocations: RevocationList;
 }
 
@@ -54,6 +56,11 @@ export function identityFromClaims(
   const identity = (user: unknown): WsIdentity => {
     // Any falsy answer refuses: `false` or `0` from an app check must never pass as a user.
     if (!user) throw new WsRefusal('invalid_credential');
+    // An Observable (Nest's other async type) is truthy whatever it would emit: never a user.
+    if (isObservableLike(user)) {
+      logger.error('validate() returned an Observable; return the user or a Promise of it (lastValueFrom)');
+      throw new WsRefusal('internal_error');
+    }
     return {
       user,
       subject: claims.sub,
@@ -68,11 +75,18 @@ export function identityFromClaims(
   return validate ? andThen(validate(claims, request), identity) : identity(claims);
 }
 
+export function isObservableLike(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && typeof (value as { subscribe?: unknown }).subscribe === 'function';
+}
+
 /**
  * A revocation by subject is forgotten `maxTokenLifetimeSeconds` after it was made, which is
  * safe only if no token it covers outlives it: a token living longer is refused.
  */
-function assertBoundedLifetime(claims: WsJwtClaims, { maxTokenLifetimeSeconds, clockToleranceSeconds }: JwtIdentitySettings): void {
+function assertBoundedLifetime(claims: WsJwtClaims, { maxTokenLifetimeSeconds, clockToleranceSeconds, requireIssuedAt }: JwtIdentitySettings): void {
+  // Without `iat` a token minted before a ban, longer-lived than the ban is kept, could simply
+  // wait until the ban is forgotten: only its remaining life could be compared.
+  if (requireIssuedAt && typeof claims.iat !== 'number') throw new WsRefusal('invalid_credential');
   if (typeof claims.exp !== 'number') return;
   const issuedAt = typeof claims.iat === 'number' ? claims.iat : Date.now() / 1000;
   if (claims.exp - issuedAt <= maxTokenLifetimeSeconds + clockToleranceSeconds) return;

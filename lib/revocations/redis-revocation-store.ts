@@ -70,6 +70,8 @@ export class RedisRevocationStore extends WsRevocationStore {
   private reloading?: Promise<void>;
   private timer?: NodeJS.Timeout;
   private down = false;
+  // What this instance last knew the set to be: written back if Redis comes back without it.
+  private readonly held = new Map<string, WsRevocation>();
 
   constructor(private readonly options: RedisRevocationStoreOptions) {
     super();
@@ -104,7 +106,14 @@ export class RedisRevocationStore extends WsRevocationStore {
 
   async add(revocation: WsRevocation): Promise<void> {
     const field = fieldOf(revocation);
-    await this.run(ADD, [field, JSON.stringify(revocation), String(revocation.expiresAt), this.channel, String(Date.now()), JSON.stringify({ op: 'add', revocation })]);
+    await this.run(ADD, [
+      field,
+      JSON.stringify(revocation),
+      String(revocation.expiresAt),
+      this.channel,
+      String(Date.now()),
+      JSON.stringify({ op: 'add', revocation }),
+    ]);
   }
 
   async remove(target: WsRevocationTarget): Promise<void> {
@@ -134,13 +143,18 @@ export class RedisRevocationStore extends WsRevocationStore {
     // without persistence): either way the set is read again rather than trusted.
     if (version !== this.version + 1) return void this.reload().catch(() => undefined);
     this.version = version;
-    if (change.op === 'add') this.sink?.added(change.revocation);
-    else this.sink?.removed(change.target);
+    if (change.op === 'add') {
+      this.held.set(fieldOf(change.revocation), change.revocation);
+      this.sink?.added(change.revocation);
+    } else {
+      this.held.delete(fieldOf(change.target));
+      this.sink?.removed(change.target);
+    }
   }
 
   private async reconcile(): Promise<void> {
     try {
-      const current = Number(await this.command<string | null>(['GET', this.keys[2]]) ?? 0);
+      const current = Number((await this.command<string | null>(['GET', this.keys[2]])) ?? 0);
       if (current !== this.version) await this.reload();
     } catch {
       // reported by the client's error listener; the copy held is still enforced
@@ -160,14 +174,24 @@ export class RedisRevocationStore extends WsRevocationStore {
   }
 
   private async readAll(): Promise<void> {
-    const [version, flat] = await this.command<[string, string[]]>(['EVAL', LOAD, '3', ...this.keys]);
-    const now = Date.now();
+    let [version, flat] = await this.command<[string, string[]]>(['EVAL', LOAD, '3', ...this.keys]);
+    let now = Date.now();
+    // The version only ever grows: lower than the one held means Redis lost its data (a restart
+    // without persistence, a failover to a stale replica). Write back what was known, rather
+    // than take the loss as every ban being lifted.
+    if (Number(version) < this.version) {
+      for (const revocation of this.held.values()) if (revocation.expiresAt > now) await this.add(revocation);
+      [version, flat] = await this.command<[string, string[]]>(['EVAL', LOAD, '3', ...this.keys]);
+      now = Date.now();
+    }
     const revocations: WsRevocation[] = [];
     for (let i = 1; i < flat.length; i += 2) {
       const revocation = parseRevocation(flat[i]);
       if (revocation && revocation.expiresAt > now) revocations.push(revocation);
     }
     this.version = Number(version);
+    this.held.clear();
+    for (const revocation of revocations) this.held.set(fieldOf(revocation), revocation);
     this.sink?.replaced(revocations);
     if (this.down) {
       this.down = false;
@@ -180,7 +204,7 @@ export class RedisRevocationStore extends WsRevocationStore {
       await this.command(['EVAL', script, '3', ...this.keys, ...args]);
     } catch (error) {
       this.reportDown(error);
-      throw new Error('RedisRevocationStore: Redis is unavailable; the revocation holds on this instance only.');
+      throw new Error('RedisRevocationStore: Redis is unavailable; the revocation holds on this instance only.', { cause: error });
     }
   }
 

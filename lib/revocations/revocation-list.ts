@@ -50,11 +50,13 @@ export class RevocationList {
   /** What `covers` answers from the entries held, whether or not the store was read. */
   matches(subject: string | undefined, jti: unknown, issuedAt: unknown, now = Date.now()): boolean {
     if (this.subjects.size === 0 && this.tokens.size === 0) return false;
-    if (typeof jti === 'string') {
-      const expiresAt = this.tokens.get(jti);
+    // RFC 7519 says a string, but issuers do sign numbers: 4242 is the id revoke({ jti: '4242' }) names.
+    const id = typeof jti === 'number' ? String(jti) : jti;
+    if (typeof id === 'string') {
+      const expiresAt = this.tokens.get(id);
       if (expiresAt !== undefined) {
         if (expiresAt > now) return true;
-        this.tokens.delete(jti);
+        this.tokens.delete(id);
       }
     }
     if (subject === undefined) return false;
@@ -64,7 +66,8 @@ export class RevocationList {
       this.subjects.delete(subject);
       return false;
     }
-    return !(typeof issuedAt === 'number' && issuedAt > entry.cutoff);
+    // The cut-off is a whole second: a fractional iat within it was issued in that second.
+    return !(typeof issuedAt === 'number' && Math.floor(issuedAt) > entry.cutoff);
   }
 
   add(revocation: WsRevocation, now = Date.now()): void {

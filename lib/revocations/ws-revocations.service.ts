@@ -97,7 +97,10 @@ export class WsRevocations implements OnModuleInit {
           continue;
         }
         this.revoked.add(revocation);
-        this.store.add(revocation).then(() => this.unsynced.delete(key), () => undefined);
+        this.store.add(revocation).then(
+          () => this.unsynced.delete(key),
+          () => undefined,
+        );
       }
       this.connections.closeWhere((identity) => this.isRevoked(identity), 'revoked');
     },
@@ -107,24 +110,29 @@ export class WsRevocations implements OnModuleInit {
     this.revoked.add(revocation);
     const reason = revocation.reason ?? 'revoked';
     const covered = (identity: WsIdentity) => this.isRevoked(identity);
-    return revocation.kind === 'subject'
-      ? this.connections.closeWhere(covered, reason, revocation.subject)
-      : this.connections.closeWhere(covered, reason);
+    return revocation.kind === 'subject' ? this.connections.closeWhere(covered, reason, revocation.subject) : this.connections.closeWhere(covered, reason);
   }
 
   private revocationOf(target: { subject: string } | { jti: string; expiresAt?: number }, reason: WsDisconnectReason): WsRevocation {
     const now = Date.now();
-    const keptUntil = now + this.config.revocationLifetimeMs;
+    // The verifier admits a token until exp + tolerance, and the lifetime rule allows
+    // exp - iat up to the lifetime + tolerance: a revocation must outlast both.
+    const toleranceMs = this.config.clockToleranceSeconds * 1000;
+    const keptUntil = now + this.config.revocationLifetimeMs + 2 * toleranceMs;
     if (typeof target !== 'object' || target === null) throw new TypeError('WsRevocations: revoke({ subject }) or revoke({ jti, expiresAt? }).');
     if ('jti' in target) {
-      const { expiresAt = keptUntil } = target;
-      if (!Number.isFinite(expiresAt)) throw new TypeError('WsRevocations: expiresAt must be epoch milliseconds.');
-      return { kind: 'jti', jti: nonEmpty('jti', target.jti), expiresAt, reason };
+      const { expiresAt } = target;
+      if (expiresAt !== undefined && !Number.isFinite(expiresAt)) throw new TypeError('WsRevocations: expiresAt must be epoch milliseconds.');
+      // Given as `exp * 1000`, as documented: the verifier still admits the token until exp + tolerance.
+      return { kind: 'jti', jti: nonEmpty('jti', target.jti), expiresAt: expiresAt === undefined ? keptUntil : expiresAt + toleranceMs, reason };
     }
     // JWT `iat` has whole seconds: a token issued in this same second counts as revoked, and so
     // does one an issuer whose clock runs ahead (within the tolerated skew) stamped later.
     const cutoff = Math.floor(now / 1000) + this.config.clockToleranceSeconds;
-    return { kind: 'subject', subject: nonEmpty('subject', target.subject), cutoff, expiresAt: keptUntil, reason };
+    // A covered token has iat <= cutoff, so exp <= cutoff + lifetime + tolerance, admitted
+    // until exp + tolerance (plus the second jsonwebtoken floors the clock to).
+    const subjectUntil = Math.max(keptUntil, (cutoff + 1) * 1000 + this.config.revocationLifetimeMs + 2 * toleranceMs);
+    return { kind: 'subject', subject: nonEmpty('subject', target.subject), cutoff, expiresAt: subjectUntil, reason };
   }
 }
 

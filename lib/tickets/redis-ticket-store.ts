@@ -15,9 +15,7 @@ export interface RedisTicketClient {
   sendCommand?(args: string[]): Promise<unknown>;
 }
 
-export type RedisTicketStoreOptions =
-  | { client: RedisTicketClient; keyPrefix?: string }
-  | { url: string; keyPrefix?: string };
+export type RedisTicketStoreOptions = { client: RedisTicketClient; keyPrefix?: string } | { url: string; keyPrefix?: string };
 
 interface OwnedClient extends RedisTicketClient {
   connect(): Promise<unknown>;

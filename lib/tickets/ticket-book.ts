@@ -59,7 +59,15 @@ export class TicketBook {
     const issuedAt = typeof iat === 'number' ? iat : Math.floor(Date.now() / 1000);
     if (this.revocations.covers(identity.subject, identity.claims.jti, issuedAt)) throw new WsRefusal('credential_revoked');
     return this.put(
-      { kind: 'app', user: identity.user, subject: identity.subject, roles: [...identity.roles], claims: { ...identity.claims }, expiresAt: identity.expiresAt, issuedAt },
+      {
+        kind: 'app',
+        user: identity.user,
+        subject: identity.subject,
+        roles: [...identity.roles],
+        claims: { ...identity.claims },
+        expiresAt: identity.expiresAt,
+        issuedAt,
+      },
       identity.subject,
     );
   }
@@ -76,6 +84,9 @@ export class TicketBook {
 
   // A ticket never outlives the credential it was issued from.
   private async put(grant: TicketGrant, subject: string | undefined): Promise<IssuedTicket> {
+    // The per-subject cap is what keeps one account from filling the store for everyone; a
+    // credential without a subject cannot be capped, so it gets no ticket.
+    if (subject === undefined || subject === '') throw new WsRefusal('invalid_credential');
     const lifetime = Math.min(this.ttlMs, (grant.expiresAt ?? Infinity) - Date.now());
     if (!(lifetime > 0)) throw new WsRefusal('invalid_credential');
     const ticket = randomBytes(TICKET_BYTES).toString('base64url');

@@ -113,7 +113,10 @@ describe('in a real browser (Chromium)', { skip: !chromiumPath && 'chromium not 
       await page.goto(sample.http('/'));
       assert.equal(await page.evaluate((credentials) => (globalThis as any).probe.post('/auth/login', credentials).then((r: any) => r.status), ALICE), 200);
       const cookies = await context.cookies(sample.origin);
-      assert.deepEqual(cookies.map((cookie) => [cookie.name, cookie.httpOnly, cookie.sameSite]), [['access_token', true, 'Lax']]);
+      assert.deepEqual(
+        cookies.map((cookie) => [cookie.name, cookie.httpOnly, cookie.sameSite]),
+        [['access_token', true, 'Lax']],
+      );
 
       const logged = logsFromNow(sample, shortLived);
       const foreign = await newPage();
@@ -156,7 +159,7 @@ describe('in a real browser (Chromium)', { skip: !chromiumPath && 'chromium not 
       assert.equal(result.first.opened, true, JSON.stringify(result.first));
       assert.deepEqual(result.who, { username: 'alice', roles: ['user'] });
       assert.deepEqual(result.second, REFUSED);
-      assert.match(logged(), /Refused WebSocket upgrade: invalid_credential \(401\)/, "a spent ticket is invalid");
+      assert.match(logged(), /Refused WebSocket upgrade: invalid_credential \(401\)/, 'a spent ticket is invalid');
       const logs = sample.logs.text() + shortLived.logs.text();
       for (const secret of [result.token, result.ticket]) assert.ok(!logs.includes(secret));
     });
@@ -303,7 +306,10 @@ describe('in a real browser (Chromium)', { skip: !chromiumPath && 'chromium not 
       await page.click('#login button[type=submit]');
       await page.locator('#events li', { hasText: 'refreshed: now valid until' }).waitFor({ timeout: 8000 });
       const events = await page.locator('#events li').allTextContents();
-      assert.ok(events.some((text) => text.includes('token expiring at')), events.join('\n'));
+      assert.ok(
+        events.some((text) => text.includes('token expiring at')),
+        events.join('\n'),
+      );
       assert.ok(!events.some((text) => text.includes('reconnected')), events.join('\n'));
       assert.equal(await page.locator('#state').textContent(), 'open');
       assert.equal(await page.locator('#who').textContent(), 'alice (user)');

@@ -17,7 +17,10 @@ const MIB = 1024 * KIB;
 const OTHER_ADDRESS = '127.0.0.2';
 const TOO_MANY = { error: 'too_many_requests', reason: 'too_many_requests' };
 
-type Attempt = { kind: 'open'; witness: SocketWitness } | { kind: 'refused'; status: number; body: string; headers: Record<string, unknown> } | { kind: 'error'; message: string };
+type Attempt =
+  | { kind: 'open'; witness: SocketWitness }
+  | { kind: 'refused'; status: number; body: string; headers: Record<string, unknown> }
+  | { kind: 'error'; message: string };
 
 /** Opens a ws client from `localAddress`, watched from its first byte. */
 function attemptFrom(url: string, localAddress = '127.0.0.1'): Promise<Attempt> {
@@ -51,11 +54,15 @@ function assertTooManyRequests(response: RawResponse) {
 /** A slot frees when the server's side of a socket closes, a moment after the client's. */
 async function openedSoon(url: string, localAddress?: string): Promise<SocketWitness> {
   let opened: SocketWitness | undefined;
-  await eventually(async () => {
-    const attempt = await attemptFrom(url, localAddress);
-    if (attempt.kind === 'open') opened = attempt.witness;
-    return opened !== undefined;
-  }, 2000, 'a freed slot');
+  await eventually(
+    async () => {
+      const attempt = await attemptFrom(url, localAddress);
+      if (attempt.kind === 'open') opened = attempt.witness;
+      return opened !== undefined;
+    },
+    2000,
+    'a freed slot',
+  );
   return opened!;
 }
 
@@ -305,11 +312,18 @@ describe('one client cannot deny service to others', { timeout: 50_000 }, () => 
       assert.ok(!added.some((line) => /^(error|fatal|warn)\b/.test(line)), `error-level lines: ${text.slice(0, 500)}`);
       assert.ok(!/^\s+at /m.test(text), `stack trace in the log: ${text.slice(0, 500)}`);
       assert.ok(added.length <= connections, `${added.length} log lines for ${connections} connections`);
-      assert.ok(added.every((line) => /^(debug|verbose) /.test(line)), `lines above debug: ${text.slice(0, 500)}`);
+      assert.ok(
+        added.every((line) => /^(debug|verbose) /.test(line)),
+        `lines above debug: ${text.slice(0, 500)}`,
+      );
       assert.ok(Buffer.byteLength(text) < 100 * connections, `${Buffer.byteLength(text)} bytes logged for ${connections} connections`);
       assert.ok(!text.includes(token), 'the log must not contain the token');
       // Control: only the handshake sockets ever reached Nest (handleConnection, then handleDisconnect).
-      await eventually(() => dispatchesOf('PeChat').length + dispatchesOf('PeLive').length === handledBefore + 2 * PER_KIND, 2000, 'every chat socket connected and disconnected');
+      await eventually(
+        () => dispatchesOf('PeChat').length + dispatchesOf('PeLive').length === handledBefore + 2 * PER_KIND,
+        2000,
+        'every chat socket connected and disconnected',
+      );
       assert.equal(dispatchesOf('PeChat', 'echo').length + dispatchesOf('PeLive', 'echo').length, 0);
     });
   });

@@ -110,7 +110,10 @@ describe('client certificates forwarded by a TLS-terminating proxy', { skip: !ha
     });
     // The test client connects from loopback, so it plays the proxy for the first app only.
     trusting = await startTestApp(
-      appModule([gateway(), makeRecordingGateway('Recording', { path: '/recording', wsAuth: { credentials: ['certificate'] } })], proxied(['127.0.0.0/8', '::1'])),
+      appModule(
+        [gateway(), makeRecordingGateway('Recording', { path: '/recording', wsAuth: { credentials: ['certificate'] } })],
+        proxied(['127.0.0.0/8', '::1']),
+      ),
     );
     distrusting = await startTestApp(appModule([gateway()], proxied(['10.9.9.9'])));
   });

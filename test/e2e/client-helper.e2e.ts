@@ -99,22 +99,26 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
     await Promise.all([sample?.close(), shortLived?.close()]);
   });
 
-  const tokenFrom = (target: RunningSample, username = 'alice') => async () => {
-    const token = await target.login(username);
-    issued.push(token);
-    return token;
-  };
+  const tokenFrom =
+    (target: RunningSample, username = 'alice') =>
+    async () => {
+      const token = await target.login(username);
+      issued.push(token);
+      return token;
+    };
 
-  const ticketFrom = (target: RunningSample, username = 'alice') => async () => {
-    const response = await fetch(target.http('/auth/ws-ticket'), {
-      method: 'POST',
-      headers: { authorization: `Bearer ${await tokenFrom(target, username)()}` },
-    });
-    assert.equal(response.status, 200);
-    const { ticket } = (await response.json()) as { ticket: string };
-    issued.push(ticket);
-    return ticket;
-  };
+  const ticketFrom =
+    (target: RunningSample, username = 'alice') =>
+    async () => {
+      const response = await fetch(target.http('/auth/ws-ticket'), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${await tokenFrom(target, username)()}` },
+      });
+      assert.equal(response.status, 200);
+      const { ticket } = (await response.json()) as { ticket: string };
+      issued.push(ticket);
+      return ticket;
+    };
 
   function track<T extends { client: Client }>(recorded: T): T {
     clients.push(recorded.client);
@@ -124,10 +128,12 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
   it('ticket mode: opens /chat as the user, and takes a new ticket to come back after a network loss', async () => {
     const tickets: string[] = [];
     const fetchTicket = ticketFrom(sample);
-    const r = track(recordedClient({
-      url: sample.ws('/chat'),
-      credential: { mode: 'ticket', fetchTicket: async () => tickets[tickets.push(await fetchTicket()) - 1]! },
-    }));
+    const r = track(
+      recordedClient({
+        url: sample.ws('/chat'),
+        credential: { mode: 'ticket', fetchTicket: async () => tickets[tickets.push(await fetchTicket()) - 1]! },
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     assert.deepEqual(await whoami(r.client), { username: 'alice', roles: ['user'] });
@@ -146,11 +152,13 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
   });
 
   it('subprotocol mode: opens /chat; the server selects the app protocol, never the token', async () => {
-    const r = track(recordedClient({
-      url: sample.ws('/chat'),
-      credential: { mode: 'subprotocol', protocol: 'chat.v1' },
-      getToken: tokenFrom(sample, 'admin'),
-    }));
+    const r = track(
+      recordedClient({
+        url: sample.ws('/chat'),
+        credential: { mode: 'subprotocol', protocol: 'chat.v1' },
+        getToken: tokenFrom(sample, 'admin'),
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     assert.equal(r.sockets[0]!.protocol, 'chat.v1');
@@ -161,11 +169,13 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
   it('header mode: sends Authorization from getToken on every connect, never in the URL', async () => {
     const tokens: string[] = [];
     const getToken = tokenFrom(sample, 'admin');
-    const r = track(recordedClient({
-      url: sample.ws('/chat'),
-      credential: { mode: 'header' },
-      getToken: async () => tokens[tokens.push(await getToken()) - 1]!,
-    }));
+    const r = track(
+      recordedClient({
+        url: sample.ws('/chat'),
+        credential: { mode: 'header' },
+        getToken: async () => tokens[tokens.push(await getToken()) - 1]!,
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     assert.deepEqual(await whoami(r.client), { username: 'admin', roles: ['user', 'admin'] });
@@ -196,11 +206,13 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
   it('admin:kick closes with 4403: the client stops, reports why and does not reconnect', async () => {
     let asked = 0;
     const getToken = tokenFrom(sample);
-    const r = track(recordedClient({
-      url: sample.ws('/chat'),
-      credential: { mode: 'subprotocol', protocol: 'chat.v1' },
-      getToken: () => (asked++, getToken()),
-    }));
+    const r = track(
+      recordedClient({
+        url: sample.ws('/chat'),
+        credential: { mode: 'subprotocol', protocol: 'chat.v1' },
+        getToken: () => (asked++, getToken()),
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     const stopped = nextFrom(r.client, 'stopped');
@@ -224,11 +236,13 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
   it('refreshes over the open socket across the token expiry: same socket, no reconnect', { timeout: 10_000 }, async () => {
     const tokens: string[] = [];
     const getToken = tokenFrom(shortLived);
-    const r = track(recordedClient({
-      url: shortLived.ws('/chat'),
-      credential: { mode: 'subprotocol', protocol: 'chat.v1' },
-      getToken: async () => tokens[tokens.push(await getToken()) - 1]!,
-    }));
+    const r = track(
+      recordedClient({
+        url: shortLived.ws('/chat'),
+        credential: { mode: 'subprotocol', protocol: 'chat.v1' },
+        getToken: async () => tokens[tokens.push(await getToken()) - 1]!,
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     const firstExpiry = expiryOf(tokens[0]!);
@@ -250,12 +264,14 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
     let refusedRefreshes = 0;
     let resubscribed!: () => void;
     const reconnected = new Promise<void>((resolve) => (resubscribed = resolve));
-    const r = track(recordedClient({
-      url: shortLived.ws('/chat'),
-      credential: { mode: 'subprotocol', protocol: 'chat.v1' },
-      getToken: (): Promise<string> => (r.client.state === 'open' ? (refusedRefreshes++, Promise.reject(new Error('auth server down'))) : getToken()),
-      onReconnect: () => resubscribed(),
-    }));
+    const r = track(
+      recordedClient({
+        url: shortLived.ws('/chat'),
+        credential: { mode: 'subprotocol', protocol: 'chat.v1' },
+        getToken: (): Promise<string> => (r.client.state === 'open' ? (refusedRefreshes++, Promise.reject(new Error('auth server down'))) : getToken()),
+        onReconnect: () => resubscribed(),
+      }),
+    );
     r.client.connect();
     await opened(r.client);
     await reconnected;
@@ -268,12 +284,9 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
     r.client.close();
   });
 
-  it(
-    'a refused upgrade (401) is retried, not fatal, in a Node process using ws',
-    { timeout: 10_000 },
-    async () => {
-      // In a child process, because the failure is an uncaught exception that ends the process.
-      const script = `
+  it('a refused upgrade (401) is retried, not fatal, in a Node process using ws', { timeout: 10_000 }, async () => {
+    // In a child process, because the failure is an uncaught exception that ends the process.
+    const script = `
         const [clientUrl, wsUrl, target] = process.argv.slice(1);
         const { WsAuthClient } = await import(clientUrl);
         const { default: WebSocket } = await import(wsUrl);
@@ -282,17 +295,16 @@ describe('client helper (nestjs-ws-auth/client) in Node against the sample', () 
         client.connect();
         setTimeout(() => { client.close(); console.log('survived'); }, 1500);
       `;
-      const clientUrl = new URL('../../lib/client/ws-auth-client.js', import.meta.url).href;
-      const child = spawn(process.execPath, ['--input-type=module', '-e', script, clientUrl, import.meta.resolve('ws'), sample.ws('/chat')]);
-      let output = '';
-      child.stdout.on('data', (chunk) => (output += chunk));
-      child.stderr.on('data', (chunk) => (output += chunk));
-      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-      assert.equal(code, 0, output);
-      assert.match(output, /reconnecting/);
-      assert.match(output, /survived/);
-    },
-  );
+    const clientUrl = new URL('../../lib/client/ws-auth-client.js', import.meta.url).href;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, clientUrl, import.meta.resolve('ws'), sample.ws('/chat')]);
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 0, output);
+    assert.match(output, /reconnecting/);
+    assert.match(output, /survived/);
+  });
 
   it('no token or ticket reached either sample log', () => {
     assert.ok(issued.length > 5);

@@ -243,7 +243,13 @@ describe('a connection closed for an auth reason acts no more', { timeout: 30_00
         return forged;
       },
     },
-    { what: "another subject's token (4403)", path: '/other-refresh', gateway: 'CcOtherRefresh', code: 4403, refreshWith: () => token('cc-someone-else', { roles: ['admin'] }) },
+    {
+      what: "another subject's token (4403)",
+      path: '/other-refresh',
+      gateway: 'CcOtherRefresh',
+      code: 4403,
+      refreshWith: () => token('cc-someone-else', { roles: ['admin'] }),
+    },
   ];
   for (const { what, path, gateway, code, refreshWith } of refusedRefreshes) {
     it(`a refresh refused for ${what}: no later frame reaches a handler and TCP is destroyed after closeGraceMs`, async () => {
@@ -366,7 +372,12 @@ describe('a connection closed for an auth reason acts no more', { timeout: 30_00
       const socket = await openWitnessed(app.url('/polite'), bearer(sub, expiresIn));
       return { socket, client: serverSocketOf(connections, sub) };
     };
-    const assertPolite = async ({ socket, client }: { socket: SocketWitness; client: WebSocket }, code: number, reason: string | undefined, since: () => number) => {
+    const assertPolite = async (
+      { socket, client }: { socket: SocketWitness; client: WebSocket },
+      code: number,
+      reason: string | undefined,
+      since: () => number,
+    ) => {
       const close = await closedWithin(socket, 4000);
       assert.equal(close.code, code, `got ${close.code} "${close.reason}"`);
       if (reason !== undefined) assert.equal(close.reason, reason);

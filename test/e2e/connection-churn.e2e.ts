@@ -127,7 +127,10 @@ describe('idle authenticated connections: open and close without growth', () => 
       assert.equal(full.connections, connections, `round ${round}: every socket is tracked`);
       // One shared scheduler timer holds every connection's deadline.
       assert.equal(full.liveTimeouts - baseline.liveTimeouts, 1, `round ${round}: the expiry schedule is armed`);
-      assert.deepEqual(await closeAll(sockets), sockets.map(() => 1000));
+      assert.deepEqual(
+        await closeAll(sockets),
+        sockets.map(() => 1000),
+      );
       const emptied = await server.measureWhenEmpty();
       afterRound.push(emptied);
       console.log(

@@ -141,7 +141,10 @@ describe('token expiry and refresh on open sockets', { timeout: 30_000 }, () => 
         assert.equal((await socket.request('whoami')).data.expiresAt, expiresAtOf(token));
         await assertExpires(app, socket, token);
         const expected = source === 'in-band authenticate' ? ['authenticated', 'whoami', 'token_expiring'] : ['whoami', 'token_expiring'];
-        assert.deepEqual(socket.frames.map((frame) => frame.event), expected);
+        assert.deepEqual(
+          socket.frames.map((frame) => frame.event),
+          expected,
+        );
         await eventually(() => connections.count(sub) === 0, 1000, 'the expired socket leaving WsConnections');
       });
     }
@@ -161,7 +164,10 @@ describe('token expiry and refresh on open sockets', { timeout: 30_000 }, () => 
       const warning = await socket.next('token_expiring', 500);
       assert.ok(warning.at - authenticated.at < 100, `warned ${warning.at - authenticated.at} ms after authenticated`);
       await assertExpires(app, socket, token);
-      assert.deepEqual(socket.frames.map((frame) => frame.event), ['authenticated', 'token_expiring']);
+      assert.deepEqual(
+        socket.frames.map((frame) => frame.event),
+        ['authenticated', 'token_expiring'],
+      );
     });
 
     it('sends no warning when the gateway sets expiryWarningMs to 0, and still closes at exp', async () => {
@@ -225,25 +231,24 @@ describe('token expiry and refresh on open sockets', { timeout: 30_000 }, () => 
       await socket.authenticate(second);
       const close = await socket.closed;
       const warnings = socket.events('token_expiring');
-      assert.deepEqual(warnings.map((frame) => frame.data), [{ expiresAt: expiresAtOf(first) }, { expiresAt: expiresAtOf(second) }]);
+      assert.deepEqual(
+        warnings.map((frame) => frame.data),
+        [{ expiresAt: expiresAtOf(first) }, { expiresAt: expiresAtOf(second) }],
+      );
       within(warnings[1].at, expiresAtOf(second) - WARNING_MS, 'second token_expiring');
       assertClosedAtExpiry(app, socket, close, second);
     });
 
-    it(
-      'closes with 4403 when neither token names a subject, rather than let one principal become another',
-
-      async () => {
-        const alice = jwt.sign({ username: 'no-sub-alice', roles: ['user'] }, TEST_SECRET, { expiresIn: 60 });
-        const bob = jwt.sign({ username: 'no-sub-bob', roles: ['user', 'admin'] }, TEST_SECRET, { expiresIn: 60 });
-        const socket = await openWitnessed(app.url('/chat'), bearer(alice));
-        socket.send('authenticate', { token: bob });
-        const close = await Promise.race([socket.closed, sleep(500).then(() => undefined)]);
-        const username = close ? undefined : (await socket.request('whoami')).data.user.username;
-        await socket.close();
-        assert.equal(close?.code, 4403, `the socket stayed open as ${username}`);
-      },
-    );
+    it('closes with 4403 when neither token names a subject, rather than let one principal become another', async () => {
+      const alice = jwt.sign({ username: 'no-sub-alice', roles: ['user'] }, TEST_SECRET, { expiresIn: 60 });
+      const bob = jwt.sign({ username: 'no-sub-bob', roles: ['user', 'admin'] }, TEST_SECRET, { expiresIn: 60 });
+      const socket = await openWitnessed(app.url('/chat'), bearer(alice));
+      socket.send('authenticate', { token: bob });
+      const close = await Promise.race([socket.closed, sleep(500).then(() => undefined)]);
+      const username = close ? undefined : (await socket.request('whoami')).data.user.username;
+      await socket.close();
+      assert.equal(close?.code, 4403, `the socket stayed open as ${username}`);
+    });
 
     for (const path of ['/chat', '/live']) {
       it(`closes with 4403 on a token for another subject (${path})`, async () => {
@@ -338,7 +343,10 @@ describe('expiry and refresh in the sample', { concurrency: true, timeout: 30_00
     return socket;
   }
 
-  for (const [path, open] of [['/chat', openChat], ['/live', openLive]] as const) {
+  for (const [path, open] of [
+    ['/chat', openChat],
+    ['/live', openLive],
+  ] as const) {
     it(`warns and closes with 4401 when a login token runs out (${path})`, async () => {
       const token = await sample.login('alice');
       const socket = await open(token);

@@ -33,18 +33,30 @@ function authenticate(request: IncomingMessage): WsAuthenticated | false | 0 | '
   const user = { username: header('x-user') ?? 'custom' };
   const expiresAt = Date.now() + Number(header('x-expires-in') ?? 60_000);
   switch (header('x-verdict')) {
-    case 'false': return false;
-    case 'zero': return 0;
-    case 'empty': return '';
-    case 'null': return null;
-    case 'undefined': return undefined;
-    case 'user-zero': return { user: 0 };
-    case 'user-false': return { user: false };
-    case 'user-empty': return { user: '' };
-    case 'nan': return { user, subject: user.username, expiresAt: Number.NaN };
-    case 'infinity': return { user, subject: user.username, expiresAt: Infinity };
-    case 'string': return { user, subject: user.username, expiresAt: '123' as unknown as number };
-    default: return { user, subject: user.username, expiresAt };
+    case 'false':
+      return false;
+    case 'zero':
+      return 0;
+    case 'empty':
+      return '';
+    case 'null':
+      return null;
+    case 'undefined':
+      return undefined;
+    case 'user-zero':
+      return { user: 0 };
+    case 'user-false':
+      return { user: false };
+    case 'user-empty':
+      return { user: '' };
+    case 'nan':
+      return { user, subject: user.username, expiresAt: Number.NaN };
+    case 'infinity':
+      return { user, subject: user.username, expiresAt: Infinity };
+    case 'string':
+      return { user, subject: user.username, expiresAt: '123' as unknown as number };
+    default:
+      return { user, subject: user.username, expiresAt };
   }
 }
 
@@ -54,7 +66,7 @@ const options: WsAuthOptions = { jwt: { secret: TEST_SECRET, clockToleranceSecon
 const handSigned = (header: Record<string, unknown> | string, payload: string) =>
   hmacSignedToken(typeof header === 'string' ? header : JSON.stringify(header), payload, TEST_SECRET);
 
-const livePayload = () => JSON.stringify({ sub: '1', username: 'alice', roles: ['user'], exp: nowSeconds() + 300 });
+const livePayload = () => JSON.stringify({ sub: '1', username: 'alice', roles: ['user'], iat: nowSeconds(), exp: nowSeconds() + 300 });
 
 describe('values that must never fail open', { timeout: 30_000 }, () => {
   let app: TestApp;
@@ -64,7 +76,10 @@ describe('values that must never fail open', { timeout: 30_000 }, () => {
       appModule(
         [
           makeGateway('Chat', 0, { path: '/chat' }),
-          makeGateway('Judged', 0, { path: '/judged', wsAuth: { validate: (claims) => (typeof claims.verdict === 'string' ? VERDICTS[claims.verdict] : claims) } }),
+          makeGateway('Judged', 0, {
+            path: '/judged',
+            wsAuth: { validate: (claims) => (typeof claims.verdict === 'string' ? VERDICTS[claims.verdict] : claims) },
+          }),
           makeGateway('Custom', 0, { path: '/custom', wsAuth: { authenticate } }),
         ],
         options,
@@ -117,14 +132,23 @@ describe('values that must never fail open', { timeout: 30_000 }, () => {
     });
 
     it('refuses exp 1e309, which parses as Infinity and jsonwebtoken takes for a token that never expires', async () => {
-      for (const payload of ['{"sub":"1","username":"alice","exp":1e309}', `{"sub":"1","username":"alice","exp":${nowSeconds() + 300},"nbf":-1e309}`, `{"sub":"1","username":"alice","exp":${nowSeconds() + 300},"iat":1e999}`]) {
+      for (const payload of [
+        '{"sub":"1","username":"alice","exp":1e309}',
+        `{"sub":"1","username":"alice","exp":${nowSeconds() + 300},"nbf":-1e309}`,
+        `{"sub":"1","username":"alice","exp":${nowSeconds() + 300},"iat":1e999}`,
+      ]) {
         const token = handSigned({ alg: 'HS256', typ: 'JWT' }, payload);
         await assertRefused('/chat', bearer(token), 401, token);
       }
     });
 
     it('refuses crit, empty or not, and b64: false, though correctly signed', async () => {
-      for (const header of [{ alg: 'HS256', crit: ['exp'], exp: 1 }, { alg: 'HS256', crit: [] }, { alg: 'HS256', b64: false }, { alg: 'HS256', b64: false, crit: ['b64'] }]) {
+      for (const header of [
+        { alg: 'HS256', crit: ['exp'], exp: 1 },
+        { alg: 'HS256', crit: [] },
+        { alg: 'HS256', b64: false },
+        { alg: 'HS256', b64: false, crit: ['b64'] },
+      ]) {
         const token = handSigned(header, livePayload());
         await assertRefused('/chat', bearer(token), 401, token);
       }

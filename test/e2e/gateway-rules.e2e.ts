@@ -53,7 +53,13 @@ function assertRefused(outcome: Outcome, status: number, app: TestApp, secrets: 
  * closed with 4403 and must never act as that JWT's user, not even for a message sent while
  * the refresh is being judged.
  */
-async function assertRefreshOfAnotherKindRefused(app: TestApp, socket: SocketWitness, gateway: string, expected: { source: string; roles: string[] }, jwt: string) {
+async function assertRefreshOfAnotherKindRefused(
+  app: TestApp,
+  socket: SocketWitness,
+  gateway: string,
+  expected: { source: string; roles: string[] },
+  jwt: string,
+) {
   const before = (await socket.request('whoami')).data;
   assert.equal(before.source, expected.source);
   assert.deepEqual(before.roles, expected.roles);
@@ -248,7 +254,13 @@ describe('startup refuses configurations that cannot be obeyed', { timeout: 30_0
 
   it('fails when two gateways on the same path have different wsAuth, naming the path', async () => {
     const cases: DynamicModule[] = [
-      appModule([makeGateway('DupHeader', 0, { path: '/dup', wsAuth: { credentials: ['header'] } }), makeGateway('DupInBand', 0, { path: '/dup', wsAuth: { mode: 'in-band' } })], jwtOnly),
+      appModule(
+        [
+          makeGateway('DupHeader', 0, { path: '/dup', wsAuth: { credentials: ['header'] } }),
+          makeGateway('DupInBand', 0, { path: '/dup', wsAuth: { mode: 'in-band' } }),
+        ],
+        jwtOnly,
+      ),
       appModule([makeGateway('DupPlain', 0, { path: '/dup' }), makeGateway('DupStrict', 0, { path: '/dup', wsAuth: { validate: () => null } })], jwtOnly),
     ];
     for (const module of cases) {

@@ -47,10 +47,7 @@ function rolesModule(rolesClaim: string, globalGuard: boolean) {
   @Module({
     imports: [WsAuthModule.forRoot({ jwt: { secret: TEST_SECRET }, rolesClaim })],
     controllers: [HealthController],
-    providers: [
-      LocalGuardGateway,
-      ...(globalGuard ? [StaffGateway, { provide: APP_GUARD, useClass: WsRolesGuard }] : []),
-    ],
+    providers: [LocalGuardGateway, ...(globalGuard ? [StaffGateway, { provide: APP_GUARD, useClass: WsRolesGuard }] : [])],
   })
   class RolesModule {}
   return RolesModule;

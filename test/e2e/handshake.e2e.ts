@@ -13,10 +13,12 @@ function assertNoLeak(app: TestApp, outcome: unknown, secret: string) {
 describe('handshake authentication', () => {
   let app: TestApp;
   before(async () => {
-    app = await startTestApp(appModule([makeGateway('Chat', 0, { path: '/chat' })], {
-      jwt: { secret: 'test-secret-that-is-long-enough-for-hs256-0123456789' },
-      credentials: ['header', 'subprotocol', 'cookie'],
-    }));
+    app = await startTestApp(
+      appModule([makeGateway('Chat', 0, { path: '/chat' })], {
+        jwt: { secret: 'test-secret-that-is-long-enough-for-hs256-0123456789' },
+        credentials: ['header', 'subprotocol', 'cookie'],
+      }),
+    );
   });
   after(() => app.close());
 

@@ -88,7 +88,10 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
       const authenticated = await live.authenticate(token);
       assert.deepEqual(authenticated.data, { expiresAt: exp * 1000 });
       // handleConnection ran once, after authentication, and already saw the identity.
-      assert.deepEqual(dispatchesOf(LIVE).filter((entry) => entry.subject === 'ib-ok'), [{ gateway: LIVE, event: 'connection', subject: 'ib-ok' }]);
+      assert.deepEqual(
+        dispatchesOf(LIVE).filter((entry) => entry.subject === 'ib-ok'),
+        [{ gateway: LIVE, event: 'connection', subject: 'ib-ok' }],
+      );
       assert.equal(connections.count('ib-ok'), 1);
 
       const whoami = (await live.request('whoami')).data;
@@ -162,7 +165,10 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
 
     it('closes with 4401 on a second frame sent while authenticate is being verified, and lets neither through', async () => {
       const slow = signToken({ sub: 'ib-second-frame', delayMs: 200 });
-      const seconds = [JSON.stringify({ event: 'echo', data: 1 }), JSON.stringify({ event: 'authenticate', data: { token: signToken({ sub: 'ib-second-frame' }) } })];
+      const seconds = [
+        JSON.stringify({ event: 'echo', data: 1 }),
+        JSON.stringify({ event: 'authenticate', data: { token: signToken({ sub: 'ib-second-frame' }) } }),
+      ];
       await Promise.all(
         seconds.map(async (second) => {
           const live = await openWitnessed(app.url('/live'));
@@ -176,7 +182,10 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
       );
       // Long enough for the first verification to have finished: it must not revive the socket.
       await sleep(300);
-      assert.deepEqual(dispatchesOf(LIVE).filter((entry) => entry.subject === 'ib-second-frame'), []);
+      assert.deepEqual(
+        dispatchesOf(LIVE).filter((entry) => entry.subject === 'ib-second-frame'),
+        [],
+      );
       assert.equal(connections.count('ib-second-frame'), 0);
     });
 
@@ -203,7 +212,10 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
           assert.deepEqual(live.frames, [], what);
         }),
       );
-      assert.deepEqual(dispatchesOf(LIVE).filter((entry) => entry.subject === sub), []);
+      assert.deepEqual(
+        dispatchesOf(LIVE).filter((entry) => entry.subject === sub),
+        [],
+      );
     });
 
     it('closes with 1009 on a frame over maxPreAuthBytes (module, then gateway option), accepts one of exactly that size, and lifts the limit once authenticated', async () => {
@@ -228,23 +240,19 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
       }
     });
 
-    it(
-      'closes with 1009 as soon as a frame in progress passes maxPreAuthBytes, without buffering the rest',
-
-      async () => {
-        const raw = await RawWebSocket.open(app.port, '/slow-live');
-        try {
-          raw.startTextFrame(1024 * 1024);
-          const sentAt = Date.now();
-          raw.writePayload(Buffer.alloc(64 * 1024, 0x20));
-          const close = await raw.closed();
-          assert.equal(close?.code, 1009, `got ${JSON.stringify(close)}`);
-          assert.ok(close!.at - sentAt < 500, `closed ${close!.at - sentAt} ms after 64 KiB of a 1 MiB frame (limit 1024 bytes)`);
-        } finally {
-          raw.destroy();
-        }
-      },
-    );
+    it('closes with 1009 as soon as a frame in progress passes maxPreAuthBytes, without buffering the rest', async () => {
+      const raw = await RawWebSocket.open(app.port, '/slow-live');
+      try {
+        raw.startTextFrame(1024 * 1024);
+        const sentAt = Date.now();
+        raw.writePayload(Buffer.alloc(64 * 1024, 0x20));
+        const close = await raw.closed();
+        assert.equal(close?.code, 1009, `got ${JSON.stringify(close)}`);
+        assert.ok(close!.at - sentAt < 500, `closed ${close!.at - sentAt} ms after 64 KiB of a 1 MiB frame (limit 1024 bytes)`);
+      } finally {
+        raw.destroy();
+      }
+    });
 
     it('checks Host and Origin at the upgrade, with the handshake rule', async () => {
       const crossSite = await openSocket(app.url('/live'), { headers: { Origin: 'http://evil.example' } });
@@ -262,7 +270,11 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
     it('neither checks nor trusts a credential sent with the upgrade', async () => {
       const token = signToken({ sub: 'ib-header', roles: ['admin'] });
       const before = dispatchesOf(LIVE).length;
-      const upgrades: Array<Record<string, string>> = [{ Authorization: 'Bearer not.a.jwt' }, { Authorization: `Bearer ${token}` }, { Cookie: `access_token=${token}` }];
+      const upgrades: Array<Record<string, string>> = [
+        { Authorization: 'Bearer not.a.jwt' },
+        { Authorization: `Bearer ${token}` },
+        { Cookie: `access_token=${token}` },
+      ];
       for (const headers of upgrades) {
         const live = await openWitnessed(app.url('/live'), { headers });
         live.send('whoami');
@@ -327,10 +339,14 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
     /** The server frees a slot when its side of the socket closes, a moment after the client's. */
     async function acceptedSoon(path = '/live'): Promise<SocketWitness> {
       let opened: SocketWitness | undefined;
-      await eventually(async () => {
-        opened = await openWitnessed(app.url(path)).catch(() => undefined);
-        return opened !== undefined;
-      }, 2000, `an upgrade on ${path} being accepted`);
+      await eventually(
+        async () => {
+          opened = await openWitnessed(app.url(path)).catch(() => undefined);
+          return opened !== undefined;
+        },
+        2000,
+        `an upgrade on ${path} being accepted`,
+      );
       return opened!;
     }
 
@@ -467,21 +483,17 @@ describe('in-band authentication', { timeout: 30_000 }, () => {
       assert.equal(crossSite.kind === 'refused' && crossSite.status, 403);
     });
 
-    it(
-      'does not broadcast chat to a socket that has not authenticated',
-
-      async () => {
-        const token = await sample.login('alice');
-        const listener = await openWitnessed(sample.ws('/live'));
-        const alice = await openWitnessed(sample.ws('/live'));
-        await alice.authenticate(token);
-        await alice.request('chat', { text: 'for members only' });
-        await sleep(50);
-        assert.equal(listener.socket.readyState, 1, 'the listener must still be waiting when the chat goes out');
-        const leaked = listener.frames.map((frame) => frame.text);
-        await Promise.all([listener.close(), alice.close()]);
-        assert.deepEqual(leaked, [], 'an unauthenticated socket received chat');
-      },
-    );
+    it('does not broadcast chat to a socket that has not authenticated', async () => {
+      const token = await sample.login('alice');
+      const listener = await openWitnessed(sample.ws('/live'));
+      const alice = await openWitnessed(sample.ws('/live'));
+      await alice.authenticate(token);
+      await alice.request('chat', { text: 'for members only' });
+      await sleep(50);
+      assert.equal(listener.socket.readyState, 1, 'the listener must still be waiting when the chat goes out');
+      const leaked = listener.frames.map((frame) => frame.text);
+      await Promise.all([listener.close(), alice.close()]);
+      assert.deepEqual(leaked, [], 'an unauthenticated socket received chat');
+    });
   });
 });

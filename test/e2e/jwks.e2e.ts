@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import type { WsAuthOptions } from '../../lib/index.js';
 import { appModule, makeGateway } from '../support/fixtures.js';
-import { generateSigningKey, JwksServer, signWith, type SigningKey } from '../support/jwks-server.js';
+import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { openSocket, request, type Outcome } from '../support/ws-client.js';
 
@@ -59,7 +59,11 @@ describe('JWKS verification (jwt.jwksUri)', () => {
     assert.equal(idp.fetches(), 1);
   });
 
-  for (const [name, key] of [['RS256', rsa], ['ES256', ec], ['EdDSA', ed]] as const) {
+  for (const [name, key] of [
+    ['RS256', rsa],
+    ['ES256', ec],
+    ['EdDSA', ed],
+  ] as const) {
     it(`accepts a ${name} token signed by a published key, from the cache`, async () => {
       await assertAccepted(app, await signWith(key));
       assert.equal(idp.fetches(), 1);
@@ -73,7 +77,10 @@ describe('JWKS verification (jwt.jwksUri)', () => {
     const before = idp.fetches();
     const token = await signWith(rotated, { username: 'rotated' });
     const outcomes = await Promise.all(Array.from({ length: 20 }, () => connect(app, token)));
-    assert.deepEqual(outcomes.map((outcome) => outcome.kind), Array(20).fill('open'));
+    assert.deepEqual(
+      outcomes.map((outcome) => outcome.kind),
+      Array(20).fill('open'),
+    );
     for (const outcome of outcomes) if (outcome.kind === 'open') outcome.socket.close();
     assert.equal(idp.fetches(), before + 1);
   });
@@ -83,7 +90,10 @@ describe('JWKS verification (jwt.jwksUri)', () => {
     const stranger = generateSigningKey('RS256');
     const tokens = await Promise.all(Array.from({ length: 40 }, (_, i) => signWith(stranger, {}, { kid: `made-up-${i}` })));
     const outcomes = await Promise.all(tokens.map((token) => connect(app, token)));
-    assert.deepEqual(outcomes.map((outcome) => (outcome.kind === 'refused' ? outcome.status : outcome.kind)), Array(40).fill(401));
+    assert.deepEqual(
+      outcomes.map((outcome) => (outcome.kind === 'refused' ? outcome.status : outcome.kind)),
+      Array(40).fill(401),
+    );
     assert.equal(idp.fetches(), before);
   });
 
@@ -126,9 +136,7 @@ describe('JWKS outages', () => {
   before(async () => {
     idp.keys = [key];
     await idp.start();
-    app = await startTestApp(
-      appModule([makeGateway('Jwks', 0, { path: '/jwks' })], jwksOptions(idp, { cacheMaxAgeMs: 300, cooldownMs: 100, timeoutMs: 300 })),
-    );
+    app = await startTestApp(appModule([makeGateway('Jwks', 0, { path: '/jwks' })], jwksOptions(idp, { cacheMaxAgeMs: 300, cooldownMs: 100, timeoutMs: 300 })));
   });
   after(async () => {
     await app.close();

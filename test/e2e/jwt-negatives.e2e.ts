@@ -173,7 +173,7 @@ describe('JWT negatives over real upgrades', () => {
     });
 
     it('refuses a token without exp by default, and a requireExpiration: false app accepts it', async () => {
-      const endless = jwt.sign({ sub: '1', username: 'alice' }, TEST_SECRET, { noTimestamp: true });
+      const endless = jwt.sign({ sub: '1', username: 'alice' }, TEST_SECRET);
       assert.equal(jwt.decode(endless, { json: true })?.exp, undefined);
       await assertInvalidToken(app, endless);
       await assertOpens(noExpApp, endless);
@@ -205,7 +205,7 @@ describe('JWT negatives over real upgrades', () => {
   describe('__proto__ claims', () => {
     it('opens for a validly signed token but grants no role through the prototype', async () => {
       // Built by hand: JSON.stringify would drop the literal "__proto__" key an attacker sends.
-      const payload = `{"sub":"1","exp":${live()},"__proto__":{"roles":["admin"]}}`;
+      const payload = `{"sub":"1","iat":${nowSeconds()},"exp":${live()},"__proto__":{"roles":["admin"]}}`;
       const token = hmacSignedToken(HS256_HEADER, payload, TEST_SECRET);
       assert.ok(Buffer.from(token.split('.')[1], 'base64url').toString().includes('"__proto__"'));
       const socket = await openWith(app, token);

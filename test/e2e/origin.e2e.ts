@@ -33,19 +33,24 @@ describe('Origin allowlist', () => {
   let app: TestApp;
   let validateCalls = 0;
   before(async () => {
-    app = await startTestApp(appModule([makeGateway('Chat', 0, { path: '/chat' })], {
-      jwt: { secret: TEST_SECRET },
-      allowedOrigins: [ALLOWED],
-      validate: (claims) => {
-        validateCalls++;
-        return claims;
-      },
-    }));
+    app = await startTestApp(
+      appModule([makeGateway('Chat', 0, { path: '/chat' })], {
+        jwt: { secret: TEST_SECRET },
+        allowedOrigins: [ALLOWED],
+        validate: (claims) => {
+          validateCalls++;
+          return claims;
+        },
+      }),
+    );
   });
   after(() => app.close());
 
   const upgradeWith = (origin: string | undefined, token: string) =>
-    rawUpgrade(app.port, upgradeRequest('/chat', [['Authorization', `Bearer ${token}`], ...(origin === undefined ? [] : [['Origin', origin] as [string, string]])]));
+    rawUpgrade(
+      app.port,
+      upgradeRequest('/chat', [['Authorization', `Bearer ${token}`], ...(origin === undefined ? [] : [['Origin', origin] as [string, string]])]),
+    );
 
   it('opens for the exact allowed origin and carries the identity', async () => {
     const outcome = await openSocket(app.url('/chat'), { headers: { Origin: ALLOWED, Authorization: `Bearer ${signToken({ username: 'alice' })}` } });
@@ -90,7 +95,13 @@ describe('Origin allowlist', () => {
   it('checks Sec-WebSocket-Origin on a version 8 handshake', async () => {
     const token = signToken();
     const version8 = (origin: string) =>
-      rawUpgrade(app.port, upgradeRequest('/chat', [['Authorization', `Bearer ${token}`], ['Sec-WebSocket-Origin', origin]]).replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8'));
+      rawUpgrade(
+        app.port,
+        upgradeRequest('/chat', [
+          ['Authorization', `Bearer ${token}`],
+          ['Sec-WebSocket-Origin', origin],
+        ]).replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8'),
+      );
     const foreign = await version8('https://evil.com');
     assertRefused(foreign, 403, 'origin_not_allowed');
     assertNotLeaked(app, foreign.raw, token);
@@ -106,7 +117,17 @@ describe('same-host Origin check (no allowlist)', () => {
   after(() => app.close());
 
   const upgradeWith = (origin: string, token: string) =>
-    rawUpgrade(app.port, upgradeRequest('/chat', [['Authorization', `Bearer ${token}`], ['Origin', origin]], `127.0.0.1:${app.port}`));
+    rawUpgrade(
+      app.port,
+      upgradeRequest(
+        '/chat',
+        [
+          ['Authorization', `Bearer ${token}`],
+          ['Origin', origin],
+        ],
+        `127.0.0.1:${app.port}`,
+      ),
+    );
 
   it('opens when Origin names the Host the request was sent to', async () => {
     const outcome = await openSocket(app.url('/chat'), { headers: { Origin: `http://127.0.0.1:${app.port}`, Authorization: `Bearer ${signToken()}` } });
@@ -124,7 +145,14 @@ describe('same-host Origin check (no allowlist)', () => {
   }
 
   it('refuses a foreign Sec-WebSocket-Origin on a version 8 handshake', async () => {
-    const request = upgradeRequest('/chat', [['Authorization', `Bearer ${signToken()}`], ['Sec-WebSocket-Origin', 'https://evil.com']], `127.0.0.1:${app.port}`);
+    const request = upgradeRequest(
+      '/chat',
+      [
+        ['Authorization', `Bearer ${signToken()}`],
+        ['Sec-WebSocket-Origin', 'https://evil.com'],
+      ],
+      `127.0.0.1:${app.port}`,
+    );
     assertRefused(await rawUpgrade(app.port, request.replace('Sec-WebSocket-Version: 13', 'Sec-WebSocket-Version: 8')), 403, 'origin_not_allowed');
   });
 });

@@ -19,7 +19,10 @@ const REACHABLE = /Connection bus reachable again \(Redis\)/;
 /** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
 function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
   return Promise.race([
-    promise.then((value) => ({ value }), (error: unknown) => ({ error })),
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
     sleep(ms).then(() => 'timeout' as const),
   ]);
 }
@@ -137,7 +140,7 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
 
   it('says once per instance that Redis is reachable again', async () => {
     // Each client retries on its own backoff (at most 2 s apart); A's subscriber may still be waiting.
-    for (const deadline = Date.now() + 5000; linesMatching(REACHABLE, a, b).length < 2 && Date.now() < deadline; ) await sleep(100);
+    for (const deadline = Date.now() + 5000; linesMatching(REACHABLE, a, b).length < 2 && Date.now() < deadline;) await sleep(100);
     assert.equal(linesMatching(REACHABLE, a, b).length, 2, ['A:', a.logs.text(), 'B:', b.logs.text()].join('\n'));
   });
 
@@ -183,7 +186,10 @@ describe('RedisConnectionBus against a server that accepts but never answers', {
   });
 
   it('lets startup go on within 3 s', async () => {
-    const outcome = await within(bus.subscribe(() => undefined), 3000);
+    const outcome = await within(
+      bus.subscribe(() => undefined),
+      3000,
+    );
     assert.ok(outcome !== 'timeout' && 'value' in outcome, 'subscribe() settled (and resolved) within 3 s');
   });
 

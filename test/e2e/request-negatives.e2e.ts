@@ -32,7 +32,10 @@ describe('hostile and malformed upgrade requests', () => {
     it('refuses two valid Authorization headers with 400 and no challenge', async () => {
       const first = signToken({ username: 'alice' });
       const second = signToken({ username: 'mallory' });
-      const response = await send('/chat', [['Authorization', `Bearer ${first}`], ['authorization', `Bearer ${second}`]]);
+      const response = await send('/chat', [
+        ['Authorization', `Bearer ${first}`],
+        ['authorization', `Bearer ${second}`],
+      ]);
       assertRefused(response, 400, 'ambiguous_credential');
       assert.equal(response.headers['www-authenticate'], undefined);
       assertNotLeaked(app, response.raw, first);
@@ -42,8 +45,14 @@ describe('hostile and malformed upgrade requests', () => {
 
     it('refuses a valid and an invalid Authorization header, in either order', async () => {
       const valid = signToken();
-      for (const pair of [[`Bearer ${valid}`, 'Bearer not.a.jwt'], ['Bearer not.a.jwt', `Bearer ${valid}`]]) {
-        const response = await send('/chat', pair.map((value): [string, string] => ['Authorization', value]));
+      for (const pair of [
+        [`Bearer ${valid}`, 'Bearer not.a.jwt'],
+        ['Bearer not.a.jwt', `Bearer ${valid}`],
+      ]) {
+        const response = await send(
+          '/chat',
+          pair.map((value): [string, string] => ['Authorization', value]),
+        );
         assertRefused(response, 400, 'ambiguous_credential');
         assert.equal(response.headers['www-authenticate'], undefined);
         assertNotLeaked(app, response.raw, valid);
@@ -73,7 +82,10 @@ describe('hostile and malformed upgrade requests', () => {
       const oneHeader = await send('/chat', [['Cookie', `access_token=${first}; theme=dark; access_token=${second}`]]);
       assertRefused(oneHeader, 400, 'ambiguous_credential');
       // Node joins repeated Cookie headers with "; " (http.IncomingMessage#headers).
-      const twoHeaders = await send('/chat', [['Cookie', `access_token=${first}`], ['Cookie', `access_token=${second}`]]);
+      const twoHeaders = await send('/chat', [
+        ['Cookie', `access_token=${first}`],
+        ['Cookie', `access_token=${second}`],
+      ]);
       assertRefused(twoHeaders, 400, 'ambiguous_credential');
       for (const token of [first, second]) assertNotLeaked(app, oneHeader.raw + twoHeaders.raw, token);
       await assertStillServes(app.url('/chat'));
@@ -83,7 +95,11 @@ describe('hostile and malformed upgrade requests', () => {
   describe('bytes an HTTP parser must refuse', () => {
     // Each line break splits a valid token in two: if the halves were ever rejoined the
     // request would upgrade, so "not 101" really tests the parser's strictness.
-    for (const [name, separator] of [['CRLF', '\r\n'], ['a bare LF', '\n'], ['a bare CR', '\r']] as const) {
+    for (const [name, separator] of [
+      ['CRLF', '\r\n'],
+      ['a bare LF', '\n'],
+      ['a bare CR', '\r'],
+    ] as const) {
       it(`answers an error for ${name} inside a bearer token and keeps serving`, async () => {
         const token = signToken();
         const response = await send('/chat', [['Authorization', `Bearer ${token.slice(0, 30)}${separator}${token.slice(30)}`]]);
@@ -112,7 +128,7 @@ describe('hostile and malformed upgrade requests', () => {
       });
     }
 
-    it('never sees a token beyond Node\'s header count limit (2000), so answers 401 missing', async () => {
+    it("never sees a token beyond Node's header count limit (2000), so answers 401 missing", async () => {
       const token = signToken();
       const tiny = Array.from({ length: 2000 }, (): [string, string] => ['a', '1']);
       const response = await send('/chat', [...tiny, ['Authorization', `Bearer ${token}`]]);
@@ -136,7 +152,13 @@ describe('hostile and malformed upgrade requests', () => {
 
     it('refuses a cross-site request without Host as malformed, before any Origin or token work', async () => {
       const token = signToken();
-      const request = withoutHeader(upgradeRequest('/chat', [['Authorization', `Bearer ${token}`], ['Origin', 'http://127.0.0.1']]), 'Host');
+      const request = withoutHeader(
+        upgradeRequest('/chat', [
+          ['Authorization', `Bearer ${token}`],
+          ['Origin', 'http://127.0.0.1'],
+        ]),
+        'Host',
+      );
       const response = await rawUpgrade(app.port, request);
       assertRefused(response, 400, 'malformed_request');
       assertNotLeaked(app, response.raw, token);
@@ -144,7 +166,10 @@ describe('hostile and malformed upgrade requests', () => {
 
     it('answers a plain GET (no Upgrade header) with a complete HTTP response, not 101', async () => {
       const token = signToken();
-      const request = withoutHeader(upgradeRequest('/chat', [['Authorization', `Bearer ${token}`]]), 'Upgrade').replace('Connection: Upgrade', 'Connection: close');
+      const request = withoutHeader(upgradeRequest('/chat', [['Authorization', `Bearer ${token}`]]), 'Upgrade').replace(
+        'Connection: Upgrade',
+        'Connection: close',
+      );
       const response = await rawUpgrade(app.port, request);
       assertNotUpgraded(response);
       assert.ok(!response.silent);
@@ -176,7 +201,10 @@ describe('hostile and malformed upgrade requests', () => {
     }
 
     it('does not fall back to a valid cookie when the Authorization header is Basic', async () => {
-      const response = await send('/chat', [['Authorization', 'Basic YWxpY2U6c2VjcmV0'], ['Cookie', `access_token=${signToken()}`]]);
+      const response = await send('/chat', [
+        ['Authorization', 'Basic YWxpY2U6c2VjcmV0'],
+        ['Cookie', `access_token=${signToken()}`],
+      ]);
       assertRefused(response, 401, 'invalid_credential');
     });
   });

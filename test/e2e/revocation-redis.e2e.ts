@@ -21,7 +21,10 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
 function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
   return Promise.race([
-    promise.then((value) => ({ value }), (error: unknown) => ({ error })),
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
     sleep(ms).then(() => 'timeout' as const),
   ]);
 }
@@ -158,9 +161,18 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
     const adminOnB = await onLive(b, adminToken);
     const aliceOnA = await onChat(a, aliceToken);
     const aliceOnB = await onLive(b, aliceToken);
-    const everyone: Array<[WebSocket, string]> = [[adminOnA, 'admin'], [adminOnB, 'admin'], [aliceOnA, 'alice'], [aliceOnB, 'alice']];
+    const everyone: Array<[WebSocket, string]> = [
+      [adminOnA, 'admin'],
+      [adminOnB, 'admin'],
+      [aliceOnA, 'alice'],
+      [aliceOnB, 'alice'],
+    ];
 
-    for (const [from, target] of [[aliceOnA, 'admin'], [aliceOnB, 'admin'], [aliceOnA, 'alice']] as const) {
+    for (const [from, target] of [
+      [aliceOnA, 'admin'],
+      [aliceOnB, 'admin'],
+      [aliceOnA, 'alice'],
+    ] as const) {
       const exception = nextEvent(from, 'exception');
       from.send(JSON.stringify({ event: 'admin:kick', data: { username: target } }));
       assert.deepEqual((await exception).data, FORBIDDEN);
@@ -207,8 +219,6 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
     // PUBLISH fails at once on a closed connection unless the client queues it; 3 s is
     // longer than anything but a queue (the connect timeout is 2 s).
     const REPORTED_WITHIN_MS = 3000;
-    const QUEUED_PUBLISH =
-      'lib bug: RedisConnectionBus creates its clients without disableOfflineQueue, so PUBLISH waits in node-redis\'s offline queue while Redis is down and disconnect() neither rejects nor resolves';
     let adminOnA: WebSocket;
     let aliceOnB: WebSocket;
 

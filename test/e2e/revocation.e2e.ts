@@ -85,7 +85,13 @@ describe('revocation with WsConnections', { timeout: 30_000 }, () => {
       assert.equal(identity.subject, 'rev-alice');
       assert.equal((identity.user as { username: string }).username, 'rev-alice');
     }
-    assert.deepEqual(connections.list('rev-alice').map(({ identity }) => identity.source).sort(), ['header', 'message']);
+    assert.deepEqual(
+      connections
+        .list('rev-alice')
+        .map(({ identity }) => identity.source)
+        .sort(),
+      ['header', 'message'],
+    );
     assert.equal(connections.list().length, 3);
     assert.deepEqual(connections.list('rev-nobody'), []);
     // A refresh replaces the identity; it does not add a connection.

@@ -69,7 +69,10 @@ class Partition {
       return;
     }
     const upstream = connect(targetPort, '127.0.0.1');
-    for (const [from, to] of [[client, upstream], [upstream, client]] as const) {
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
       this.sockets.add(from);
       from.on('error', () => to.destroy());
       from.on('close', () => {
@@ -84,7 +87,10 @@ class Partition {
 /** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
 function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
   return Promise.race([
-    promise.then((value) => ({ value }), (error: unknown) => ({ error })),
+    promise.then(
+      (value) => ({ value }),
+      (error: unknown) => ({ error }),
+    ),
     sleep(ms).then(() => 'timeout' as const),
   ]);
 }
@@ -111,7 +117,10 @@ describe('WsRevocations shared by several instances through Redis', { skip: bina
   function instance(name: string, url: string): Promise<TestApp> {
     return startTestApp(
       appModule(
-        [makeRecordingGateway(`${name}Chat`, { path: '/chat' }), makeRecordingGateway(`${name}Live`, { path: '/live', wsAuth: { mode: 'in-band', authTimeoutMs: 2000 } })],
+        [
+          makeRecordingGateway(`${name}Chat`, { path: '/chat' }),
+          makeRecordingGateway(`${name}Live`, { path: '/live', wsAuth: { mode: 'in-band', authTimeoutMs: 2000 } }),
+        ],
         {
           jwt: { secret: TEST_SECRET },
           // No connectionBus: closing the sockets of a revoked subject everywhere is the revocation store's job.
@@ -258,7 +267,10 @@ describe('WsRevocations shared by several instances through Redis', { skip: bina
 
     await revocationsOf(a).unrevoke({ jti: 'rr-jti-doomed' });
     await eventually(async () => (await upgrade(b, '/chat', header(doomed))).status === 101, PROPAGATION_MS, 'B accepting the token again');
-    assert.deepEqual((await revocationsOf(b).list()).filter((entry: any) => entry.jti === 'rr-jti-doomed'), []);
+    assert.deepEqual(
+      (await revocationsOf(b).list()).filter((entry: any) => entry.jti === 'rr-jti-doomed'),
+      [],
+    );
   });
 
   it('keeps revocations in Redis under keyPrefix, and every instance lists the same ones', async () => {

@@ -31,8 +31,7 @@ function waysOf(token: string): Array<[string, Upgrade]> {
 }
 
 const bearer = (token: string) => ({ headers: { Authorization: `Bearer ${token}` } });
-const userToken = (sub: string, claims: Record<string, unknown> = {}, options: jwt.SignOptions = {}) =>
-  signToken({ sub, username: sub, ...claims }, options);
+const userToken = (sub: string, claims: Record<string, unknown> = {}, options: jwt.SignOptions = {}) => signToken({ sub, username: sub, ...claims }, options);
 
 /** Issued after any revocation made before this call: `iat` is the next second. */
 const tokenAfterCutoff = (sub: string, claims: Record<string, unknown> = {}) => userToken(sub, { iat: nowSeconds() + 1, ...claims });
@@ -68,7 +67,10 @@ describe('WsRevocations in one instance', { timeout: 45_000 }, () => {
   before(async () => {
     // Nest's logger is process-wide: the app created last captures what both log, and the
     // leak checks read both captures.
-    short = await startTestApp(appModule([makeRecordingGateway('RvkShort', { path: '/chat' })], options({ maxTokenLifetimeSeconds: SHORT_LIFETIME_S })));
+    // Undated tokens are its probes: requireIssuedAt off.
+    short = await startTestApp(
+      appModule([makeRecordingGateway('RvkShort', { path: '/chat' })], options({ maxTokenLifetimeSeconds: SHORT_LIFETIME_S, requireIssuedAt: false })),
+    );
     app = await startTestApp(
       appModule(
         [
@@ -177,15 +179,22 @@ describe('WsRevocations in one instance', { timeout: 45_000 }, () => {
       await bystander.close();
     });
 
-    it('counts a token issued in the same second as the revocation as revoked, and one without iat too', async () => {
+    it('counts a token issued in the same second as the revocation as revoked', async () => {
       const sub = 'rvk-same-second';
       // Signed right before: either the same second, or an earlier one.
       const sameSecond = userToken(sub);
-      const noIat = jwt.sign({ sub, username: sub, exp: nowSeconds() + 300 }, TEST_SECRET, { noTimestamp: true });
-      await assertAccepted(app, waysOf(noIat)[0][1], 'a token without iat, before any revocation');
       await revocations.revoke({ subject: sub });
       assertRefused(await upgrade(app, waysOf(sameSecond)[0][1]), [sameSecond], 'same second', 'credential_revoked');
-      assertRefused(await upgrade(app, waysOf(noIat)[0][1]), [noIat], 'no iat', 'credential_revoked');
+    });
+
+    it('refuses a token without iat by default, whose age a revocation could not judge', async () => {
+      const noIat = jwt.sign({ sub: 'rvk-undated', username: 'rvk-undated', exp: nowSeconds() + 300 }, TEST_SECRET, { noTimestamp: true });
+      assertRefused(await upgrade(app, waysOf(noIat)[0][1]), [noIat], 'no iat', 'invalid_credential');
+      // With requireIssuedAt: false (the short app) it opens, and counts as issued before any cut-off.
+      const undated = jwt.sign({ sub: 'rvk-undated', username: 'rvk-undated', exp: nowSeconds() + SHORT_LIFETIME_S }, TEST_SECRET, { noTimestamp: true });
+      await assertAccepted(short, waysOf(undated)[0][1], 'no iat, requireIssuedAt: false');
+      await short.app.get(WsRevocations).revoke({ subject: 'rvk-undated' });
+      assertRefused(await upgrade(short, waysOf(undated)[0][1]), [undated], 'no iat, revoked subject', 'credential_revoked');
     });
 
     it('accepts credentials issued after the cut-off second, everywhere', async () => {
@@ -412,7 +421,10 @@ describe('WsRevocations in one instance', { timeout: 45_000 }, () => {
         'the subject revocation forgotten',
       );
       assert.ok(tries > 1 && Date.now() - revokedAt >= 900, `forgotten after ${Date.now() - revokedAt} ms`);
-      assert.deepEqual((await shortRevocations.list()).filter((each: any) => each.subject === sub), []);
+      assert.deepEqual(
+        (await shortRevocations.list()).filter((each: any) => each.subject === sub),
+        [],
+      );
     });
   });
 
@@ -441,10 +453,10 @@ describe('a revocation made while a credential is being checked', { timeout: 30_
       return claims;
     };
     app = await startTestApp(
-      appModule(
-        [makeRecordingGateway('RaceChat', { path: '/chat' }), makeRecordingGateway('RaceLive', { path: '/live', wsAuth: { mode: 'in-band' } })],
-        { jwt: { secret: TEST_SECRET }, validate },
-      ),
+      appModule([makeRecordingGateway('RaceChat', { path: '/chat' }), makeRecordingGateway('RaceLive', { path: '/live', wsAuth: { mode: 'in-band' } })], {
+        jwt: { secret: TEST_SECRET },
+        validate,
+      }),
     );
     revocations = app.app.get(WsRevocations);
   });

@@ -261,8 +261,7 @@ describe('sample security: throttling /auth/login and /auth/ws-ticket', { timeou
   });
   after(() => sample.close());
 
-  const attempt = (username: string, password: string, localAddress?: string) =>
-    sample.post('/auth/login', { json: { username, password }, localAddress });
+  const attempt = (username: string, password: string, localAddress?: string) => sample.post('/auth/login', { json: { username, password }, localAddress });
 
   it('login: past the limit per (address, username), 429 with Retry-After, even with the right password', async () => {
     for (let i = 0; i < 3; i++) assertRefused(await attempt('alice', `guess-${i}`), 401, secrets);
@@ -344,44 +343,48 @@ describe('sample security: a chat broadcast and a reader that does not read', { 
 
 const redisBinary = RedisServer.find();
 
-describe('sample security: refresh tokens across two instances (REDIS_URL)', { skip: redisBinary ? false : 'redis-server not installed', timeout: 30_000 }, () => {
-  let redis: RedisServer;
-  let a: RunningSample;
-  let b: RunningSample;
-  const secrets = new Secrets();
-  before(async () => {
-    redis = await RedisServer.start(redisBinary!);
-    a = await startSample({ redisUrl: redis.url });
-    b = await startSample({ redisUrl: redis.url });
-  });
-  after(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    await redis?.stop();
-  });
+describe(
+  'sample security: refresh tokens across two instances (REDIS_URL)',
+  { skip: redisBinary ? false : 'redis-server not installed', timeout: 30_000 },
+  () => {
+    let redis: RedisServer;
+    let a: RunningSample;
+    let b: RunningSample;
+    const secrets = new Secrets();
+    before(async () => {
+      redis = await RedisServer.start(redisBinary!);
+      a = await startSample({ redisUrl: redis.url });
+      b = await startSample({ redisUrl: redis.url });
+    });
+    after(async () => {
+      await Promise.all([a?.close(), b?.close()]);
+      await redis?.stop();
+    });
 
-  it('a session logged in on one instance refreshes on the other; a reuse there ends it on both', async () => {
-    const login = await loginSession(a, 'alice', secrets);
-    const onB = await refreshed(b, login.refreshToken, secrets);
-    const onA = await refreshed(a, onB.refreshToken, secrets);
-    assertRefused(await refresh(b, onB.refreshToken), 401, secrets);
-    assertRefused(await refresh(a, onA.refreshToken), 401, secrets);
-  });
+    it('a session logged in on one instance refreshes on the other; a reuse there ends it on both', async () => {
+      const login = await loginSession(a, 'alice', secrets);
+      const onB = await refreshed(b, login.refreshToken, secrets);
+      const onA = await refreshed(a, onB.refreshToken, secrets);
+      assertRefused(await refresh(b, onB.refreshToken), 401, secrets);
+      assertRefused(await refresh(a, onA.refreshToken), 401, secrets);
+    });
 
-  it('logout on one instance closes the session socket on the other and ends its refresh everywhere', async () => {
-    const session = await loginSession(a, 'alice', secrets);
-    const other = await loginSession(a, 'alice', secrets);
-    const onB = await openWitnessed(b.ws('/chat'), { headers: bearer(session.accessToken) });
-    const otherOnB = await openWitnessed(b.ws('/chat'), { headers: bearer(other.accessToken) });
-    assert.equal((await a.post('/auth/logout', { headers: bearer(session.accessToken) })).status, 204);
-    const close = await onB.closed;
-    assert.deepEqual([close.code, close.reason], [4403, 'Logged Out']);
-    await assertUpgradeRefused(b, session.accessToken, secrets);
-    assertRefused(await refresh(b, session.refreshToken), 401, secrets);
-    assert.deepEqual((await otherOnB.request('whoami')).data.username, 'alice');
-    await otherOnB.close();
-  });
+    it('logout on one instance closes the session socket on the other and ends its refresh everywhere', async () => {
+      const session = await loginSession(a, 'alice', secrets);
+      const other = await loginSession(a, 'alice', secrets);
+      const onB = await openWitnessed(b.ws('/chat'), { headers: bearer(session.accessToken) });
+      const otherOnB = await openWitnessed(b.ws('/chat'), { headers: bearer(other.accessToken) });
+      assert.equal((await a.post('/auth/logout', { headers: bearer(session.accessToken) })).status, 204);
+      const close = await onB.closed;
+      assert.deepEqual([close.code, close.reason], [4403, 'Logged Out']);
+      await assertUpgradeRefused(b, session.accessToken, secrets);
+      assertRefused(await refresh(b, session.refreshToken), 401, secrets);
+      assert.deepEqual((await otherOnB.request('whoami')).data.username, 'alice');
+      await otherOnB.close();
+    });
 
-  it('never logs a credential', () => {
-    secrets.assertAbsentFrom(logsOf(a, b), 'the log');
-  });
-});
+    it('never logs a credential', () => {
+      secrets.assertAbsentFrom(logsOf(a, b), 'the log');
+    });
+  },
+);

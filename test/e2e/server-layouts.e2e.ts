@@ -39,21 +39,23 @@ describe('every server layout Nest creates is authenticated', () => {
     ports.own = await freePort();
     ports.ownPath = await freePort();
     ports.shared = await freePort();
-    app = await startTestApp(appModule([
-      makeGateway('OnAppServer', 0, { path: '/app' }),
-      makeGateway('OwnPort', ports.own),
-      makeGateway('OwnPortPath', ports.ownPath, { path: '/own' }),
-      makeGateway('SharedDefaults', ports.shared, { path: '/defaults' }),
-      makeGateway('SharedCookieOnly', ports.shared, { path: '/cookie-only', wsAuth: { credentials: ['cookie'] } }),
-      makeGateway('Refusing', 0, {
-        path: '/refusing',
-        wsAuth: {
-          validate: () => {
-            throw new WsRefusal('forbidden');
+    app = await startTestApp(
+      appModule([
+        makeGateway('OnAppServer', 0, { path: '/app' }),
+        makeGateway('OwnPort', ports.own),
+        makeGateway('OwnPortPath', ports.ownPath, { path: '/own' }),
+        makeGateway('SharedDefaults', ports.shared, { path: '/defaults' }),
+        makeGateway('SharedCookieOnly', ports.shared, { path: '/cookie-only', wsAuth: { credentials: ['cookie'] } }),
+        makeGateway('Refusing', 0, {
+          path: '/refusing',
+          wsAuth: {
+            validate: () => {
+              throw new WsRefusal('forbidden');
+            },
           },
-        },
-      }),
-    ]));
+        }),
+      ]),
+    );
   });
   after(() => app.close());
 

@@ -119,7 +119,7 @@ describe('startup refuses unsafe configurations', () => {
     );
   });
 
-  it('refuses the same mistakes in a gateway\'s wsAuth overrides', async () => {
+  it("refuses the same mistakes in a gateway's wsAuth overrides", async () => {
     const gateway = makeGateway('BadOrigins', 0, { path: '/bad', wsAuth: { allowedOrigins: ['*'] } });
     await assertStartupFails(appModule([gateway], jwtOnly), /allowedOrigins entry "\*"/);
     const sources = makeGateway('BadSources', 0, { path: '/bad', wsAuth: { credentials: [] } });
@@ -140,26 +140,23 @@ describe('startup refuses gateways that WsAuthAdapter does not serve', () => {
     assert.ok(await refused(port), `port ${port} is still listening after the failed start`);
   });
 
-  it(
-    'leaves no unauthenticated socket on a gateway\'s own port once the check has failed, even before app.close()',
-    async () => {
-      const port = await freePort();
-      const app = await NestFactory.create(appModule([makeGateway('Side', port, { path: '/side' })], jwtOnly), {
-        logger: new LogCapture(),
-        abortOnError: false,
-      });
-      app.useWebSocketAdapter(new WsAdapter(app));
-      try {
-        // As in a main.ts that logs the bootstrap error instead of letting the process die.
-        await assert.rejects(app.listen(0, '127.0.0.1'), /WsAuthAdapter/);
-        const outcome = await openSocket(`ws://127.0.0.1:${port}/side`);
-        if (outcome.kind === 'open') outcome.socket.close();
-        assert.notEqual(outcome.kind, 'open', 'an anonymous client got a socket from the failed app');
-      } finally {
-        await app.close();
-      }
-    },
-  );
+  it("leaves no unauthenticated socket on a gateway's own port once the check has failed, even before app.close()", async () => {
+    const port = await freePort();
+    const app = await NestFactory.create(appModule([makeGateway('Side', port, { path: '/side' })], jwtOnly), {
+      logger: new LogCapture(),
+      abortOnError: false,
+    });
+    app.useWebSocketAdapter(new WsAdapter(app));
+    try {
+      // As in a main.ts that logs the bootstrap error instead of letting the process die.
+      await assert.rejects(app.listen(0, '127.0.0.1'), /WsAuthAdapter/);
+      const outcome = await openSocket(`ws://127.0.0.1:${port}/side`);
+      if (outcome.kind === 'open') outcome.socket.close();
+      assert.notEqual(outcome.kind, 'open', 'an anonymous client got a socket from the failed app');
+    } finally {
+      await app.close();
+    }
+  });
 
   it('boots an app that imports WsAuthModule but has no gateway and no adapter', async () => {
     const app = await startTestApp(appModule([], jwtOnly), { adapter: false });
@@ -207,12 +204,15 @@ describe('module registration', () => {
     apps.push(app);
     await assertAuthenticates(app);
     const forged = await openSocket(app.url('/chat'), { headers: { Authorization: `Bearer ${signToken({}, {}, 'a-different-secret-0123456789abcdef')}` } });
-    assert.equal(forged.kind, 'refused', 'the factory\'s secret, not another, verifies tokens');
+    assert.equal(forged.kind, 'refused', "the factory's secret, not another, verifies tokens");
   });
 
   it('forRootAsync checks the options its factory returns', async () => {
     await assertStartupFails(
-      { ...rootModule([WsAuthModule.forRootAsync({ useFactory: () => ({ jwt: { secret: TEST_SECRET, algorithms: [] } }) })]), providers: [makeGateway('AsyncBad', 0, { path: '/chat' })] },
+      {
+        ...rootModule([WsAuthModule.forRootAsync({ useFactory: () => ({ jwt: { secret: TEST_SECRET, algorithms: [] } }) })]),
+        providers: [makeGateway('AsyncBad', 0, { path: '/chat' })],
+      },
       /jwt\.algorithms must not be empty/,
     );
   });
@@ -225,10 +225,12 @@ describe('module registration', () => {
   });
 
   it('isGlobal works with forRootAsync as well', async () => {
-    const app = await startTestApp(rootModule([
-      WsAuthModule.forRootAsync({ isGlobal: true, imports: [SecretsModule], inject: [SECRET], useFactory: (secret: string) => ({ jwt: { secret } }) }),
-      featureModule(),
-    ]));
+    const app = await startTestApp(
+      rootModule([
+        WsAuthModule.forRootAsync({ isGlobal: true, imports: [SecretsModule], inject: [SECRET], useFactory: (secret: string) => ({ jwt: { secret } }) }),
+        featureModule(),
+      ]),
+    );
     apps.push(app);
     await assertAuthenticates(app, '/feature');
   });

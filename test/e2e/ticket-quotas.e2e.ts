@@ -98,9 +98,7 @@ describe('one user minting tickets in bulk, end to end with the default store', 
   let tickets: WsTicketService;
 
   before(async () => {
-    app = await startTestApp(
-      appModule([makeGateway('QuotaChat', 0, { path: '/quota' })], { jwt: { secret: TEST_SECRET }, tickets: { maxEntries: 50 } }),
-    );
+    app = await startTestApp(appModule([makeGateway('QuotaChat', 0, { path: '/quota' })], { jwt: { secret: TEST_SECRET }, tickets: { maxEntries: 50 } }));
     tickets = app.app.get(WsTicketService);
   });
   after(() => app?.close());

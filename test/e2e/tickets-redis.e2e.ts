@@ -46,9 +46,7 @@ describe('tickets shared by two instances through Redis', { skip: binary ? false
   it('lets exactly one of 40 handshakes spread over both instances win a race', async () => {
     const { ticket } = await ticketFrom(b, accessToken);
     issued.push(ticket);
-    const outcomes = await Promise.all(
-      Array.from({ length: 40 }, (_, i) => openSocket((i % 2 ? a : b).ws(`/chat?ticket=${ticket}`))),
-    );
+    const outcomes = await Promise.all(Array.from({ length: 40 }, (_, i) => openSocket((i % 2 ? a : b).ws(`/chat?ticket=${ticket}`))));
     assert.equal(outcomes.filter((outcome) => outcome.kind === 'open').length, 1);
     for (const outcome of outcomes) {
       if (outcome.kind === 'open') outcome.socket.close();

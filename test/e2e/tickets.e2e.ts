@@ -98,7 +98,14 @@ describe('single-use tickets through the sample', () => {
 describe('tickets in a plain app', () => {
   let app: TestApp;
   const stored: string[] = [];
-  const identity: WsIdentity = { user: { username: 'tess' }, subject: '7', roles: ['user'], claims: { sub: '7' }, source: 'header', expiresAt: Date.now() + 60_000 };
+  const identity: WsIdentity = {
+    user: { username: 'tess' },
+    subject: '7',
+    roles: ['user'],
+    claims: { sub: '7' },
+    source: 'header',
+    expiresAt: Date.now() + 60_000,
+  };
 
   before(async () => {
     class RecordingStore extends WsTicketStore {
@@ -113,10 +120,12 @@ describe('tickets in a plain app', () => {
         return entry && entry.expiresAt > Date.now() ? entry.value : undefined;
       }
     }
-    app = await startTestApp(appModule([makeGateway('Tickets', 0, { path: '/t' })], {
-      jwt: { secret: TEST_SECRET },
-      tickets: { ttlSeconds: 1, store: new RecordingStore() },
-    }));
+    app = await startTestApp(
+      appModule([makeGateway('Tickets', 0, { path: '/t' })], {
+        jwt: { secret: TEST_SECRET },
+        tickets: { ttlSeconds: 1, store: new RecordingStore() },
+      }),
+    );
   });
   after(() => app.close());
 

@@ -50,13 +50,15 @@ const byApiKey: WsAuthenticateFn = (request) => {
 describe('verification outcomes of validate() and authenticate()', () => {
   let app: TestApp;
   before(async () => {
-    app = await startTestApp(appModule([
-      makeGateway('Open', 0, { path: '/open' }),
-      ...Object.entries(validators).map(([path, validate]) => makeGateway(`Validate${path}`, 0, { path, wsAuth: { validate } })),
-      makeGateway('Hangs', 0, { path: '/hangs', wsAuth: { validate: () => new Promise(() => undefined), verifyTimeoutMs: 300 } }),
-      makeGateway('ApiKey', 0, { path: '/api-key', wsAuth: { authenticate: byApiKey } }),
-      makeGateway('Query', 0, { path: '/query', wsAuth: { credentials: ['query'], queryParam: 'token' } }),
-    ]));
+    app = await startTestApp(
+      appModule([
+        makeGateway('Open', 0, { path: '/open' }),
+        ...Object.entries(validators).map(([path, validate]) => makeGateway(`Validate${path}`, 0, { path, wsAuth: { validate } })),
+        makeGateway('Hangs', 0, { path: '/hangs', wsAuth: { validate: () => new Promise(() => undefined), verifyTimeoutMs: 300 } }),
+        makeGateway('ApiKey', 0, { path: '/api-key', wsAuth: { authenticate: byApiKey } }),
+        makeGateway('Query', 0, { path: '/query', wsAuth: { credentials: ['query'], queryParam: 'token' } }),
+      ]),
+    );
   });
   after(() => app.close());
 
@@ -123,7 +125,10 @@ describe('verification outcomes of validate() and authenticate()', () => {
         for (let waited = 0; slowValidations === validatedBefore && waited < 2000; waited += 20) await sleep(20);
         assert.equal(slowValidations, validatedBefore + 1, 'validate() should have run to its end');
         await sleep(100);
-        assert.deepEqual(connectionLog.slice(seenBefore).filter((entry) => entry.gateway === 'Validate/slow'), []);
+        assert.deepEqual(
+          connectionLog.slice(seenBefore).filter((entry) => entry.gateway === 'Validate/slow'),
+          [],
+        );
         assert.deepEqual(rejections, []);
         assert.ok(!app.logs.text().includes('upgrade failed'), app.logs.text());
         await assertStillServes(app.url('/open'));

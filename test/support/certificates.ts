@@ -48,8 +48,23 @@ export function createTestPki(): TestPki {
   const issue = (name: string, cn: string, issuer: string, extensions: string, days = '2'): KeyPair => {
     writeFileSync(path(`${name}.ext`), extensions);
     openssl('req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', `${issuer}.crt`, '-CAkey', `${issuer}.key`, '-CAcreateserial',
-      '-days', days, '-out', `${name}.crt`, '-extfile', `${name}.ext`);
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      `${issuer}.crt`,
+      '-CAkey',
+      `${issuer}.key`,
+      '-CAcreateserial',
+      '-days',
+      days,
+      '-out',
+      `${name}.crt`,
+      '-extfile',
+      `${name}.ext`,
+    );
     return { key: readFileSync(path(`${name}.key`)), cert: readFileSync(path(`${name}.crt`)) };
   };
 
@@ -75,5 +90,8 @@ export function escapedPem(cert: Buffer): string {
 
 /** How HAProxy and Traefik forward one: base64 DER, no PEM armour. */
 export function base64Der(cert: Buffer): string {
-  return cert.toString('utf8').replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
+  return cert
+    .toString('utf8')
+    .replace(/-----[^-]+-----/g, '')
+    .replace(/\s+/g, '');
 }

@@ -2,16 +2,7 @@ import { Module, UseGuards, type DynamicModule } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import type { IncomingMessage } from 'node:http';
 import type { WebSocket } from 'ws';
-import {
-  getWsIdentity,
-  Roles,
-  WsAuthGuard,
-  WsAuthModule,
-  WsRolesGuard,
-  WsUser,
-  type WsAuthGatewayOptions,
-  type WsAuthOptions,
-} from '../../lib/index.js';
+import { getWsIdentity, Roles, WsAuthGuard, WsAuthModule, WsRolesGuard, WsUser, type WsAuthGatewayOptions, type WsAuthOptions } from '../../lib/index.js';
 import { TEST_SECRET } from './tokens.js';
 
 /** What handleConnection saw, so tests can check the identity was there before any handler. */

@@ -1,12 +1,5 @@
 import { UseGuards } from '@nestjs/common';
-import {
-  ConnectedSocket,
-  MessageBody,
-  SubscribeMessage,
-  WebSocketGateway,
-  type OnGatewayConnection,
-  type OnGatewayDisconnect,
-} from '@nestjs/websockets';
+import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway, type OnGatewayConnection, type OnGatewayDisconnect } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { getWsIdentity, Roles, WsAuthGuard, WsRolesGuard, WsUser, type WsAuthGatewayOptions } from '../../lib/index.js';
 

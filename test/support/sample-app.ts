@@ -96,7 +96,13 @@ function post(host: string, port: number, path: string, { headers = {}, json, lo
         response.setEncoding('utf8');
         response.on('data', (chunk: string) => (body += chunk));
         response.on('end', () =>
-          resolve({ status: response.statusCode ?? 0, headers: response.headers, cookies: response.headers['set-cookie'] ?? [], body, json: () => JSON.parse(body) }),
+          resolve({
+            status: response.statusCode ?? 0,
+            headers: response.headers,
+            cookies: response.headers['set-cookie'] ?? [],
+            body,
+            json: () => JSON.parse(body),
+          }),
         );
       },
     );

@@ -32,7 +32,20 @@ describe('ClientCertificateReader options', () => {
 
   it('refuses every loosely written entry at startup, naming it', () => {
     // '10.0.0.1/' used to read as /0 (Number('') is 0) and trust every address.
-    const badPrefixes = ['10.0.0.1/', '10.0.0.0/8/x', '10.0.0.0/08', '10.0.0.0/ 8', '10.0.0.0/8 ', '10.0.0.0/+8', '10.0.0.0/-0', '10.0.0.0/8.0', '10.0.0.0/0x8', '10.0.0.0/1e1', 'fd00::/', 'fd00::/064'];
+    const badPrefixes = [
+      '10.0.0.1/',
+      '10.0.0.0/8/x',
+      '10.0.0.0/08',
+      '10.0.0.0/ 8',
+      '10.0.0.0/8 ',
+      '10.0.0.0/+8',
+      '10.0.0.0/-0',
+      '10.0.0.0/8.0',
+      '10.0.0.0/0x8',
+      '10.0.0.0/1e1',
+      'fd00::/',
+      'fd00::/064',
+    ];
     for (const entry of badPrefixes) {
       assert.throws(
         () => new ClientCertificateReader({ validate, trustedProxies: ['192.0.2.1', entry] }),

@@ -18,7 +18,11 @@ const ambiguous = (error: unknown) => error instanceof WsRefusal && error.reason
 
 describe('takeCredential: which source is THE credential', () => {
   const everywhere = upgrade(
-    [['Authorization', 'Bearer from-header'], ['Sec-WebSocket-Protocol', 'bearer.from-protocol'], ['Cookie', 'access_token=from-cookie']],
+    [
+      ['Authorization', 'Bearer from-header'],
+      ['Sec-WebSocket-Protocol', 'bearer.from-protocol'],
+      ['Cookie', 'access_token=from-cookie'],
+    ],
     '/chat?access_token=from-query',
   );
 
@@ -43,12 +47,18 @@ describe('takeCredential: which source is THE credential', () => {
 
   // A bad first credential must not let the caller fall back to a second one.
   it('keeps a present but unusable header as the credential, with an empty token', () => {
-    const basic = upgrade([['Authorization', 'Basic YWxpY2U6cHc='], ['Cookie', 'access_token=good']]);
+    const basic = upgrade([
+      ['Authorization', 'Basic YWxpY2U6cHc='],
+      ['Cookie', 'access_token=good'],
+    ]);
     assert.deepEqual(takeCredential(basic, ALL, NAMES), { source: 'header', token: '' });
   });
 
   it('does not look past the first present source, even at an ambiguous one', () => {
-    const request = upgrade([['Authorization', 'Bearer abc'], ['Cookie', 'access_token=a; access_token=b']]);
+    const request = upgrade([
+      ['Authorization', 'Bearer abc'],
+      ['Cookie', 'access_token=a; access_token=b'],
+    ]);
     assert.deepEqual(takeCredential(request, ALL, NAMES), { source: 'header', token: 'abc' });
   });
 });
@@ -126,17 +136,50 @@ describe('takeCredential: the query', () => {
 
 describe('hasDuplicateAuthorization', () => {
   it('sees a second Authorization header that Node hides from request.headers', () => {
-    assert.equal(hasDuplicateAuthorization(upgrade([['Authorization', 'Bearer a'], ['authorization', 'Bearer b']])), true);
-    assert.equal(hasDuplicateAuthorization(upgrade([['AUTHORIZATION', 'Bearer a'], ['Authorization', 'Bearer a']])), true);
+    assert.equal(
+      hasDuplicateAuthorization(
+        upgrade([
+          ['Authorization', 'Bearer a'],
+          ['authorization', 'Bearer b'],
+        ]),
+      ),
+      true,
+    );
+    assert.equal(
+      hasDuplicateAuthorization(
+        upgrade([
+          ['AUTHORIZATION', 'Bearer a'],
+          ['Authorization', 'Bearer a'],
+        ]),
+      ),
+      true,
+    );
   });
 
   it('is false for a single one and ignores look-alike names', () => {
     assert.equal(hasDuplicateAuthorization(upgrade([['Authorization', 'Bearer a']])), false);
-    assert.equal(hasDuplicateAuthorization(upgrade([['Authorization', 'Bearer a'], ['X-Authorization', 'b'], ['Proxy-Authorization', 'c']])), false);
+    assert.equal(
+      hasDuplicateAuthorization(
+        upgrade([
+          ['Authorization', 'Bearer a'],
+          ['X-Authorization', 'b'],
+          ['Proxy-Authorization', 'c'],
+        ]),
+      ),
+      false,
+    );
     assert.equal(hasDuplicateAuthorization(upgrade()), false);
   });
 
   it('reads names only, never values that look like names', () => {
-    assert.equal(hasDuplicateAuthorization(upgrade([['Authorization', 'Bearer a'], ['X-Note', 'authorization']])), false);
+    assert.equal(
+      hasDuplicateAuthorization(
+        upgrade([
+          ['Authorization', 'Bearer a'],
+          ['X-Note', 'authorization'],
+        ]),
+      ),
+      false,
+    );
   });
 });

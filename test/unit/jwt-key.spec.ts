@@ -13,11 +13,14 @@ const rsa = pemKeyPair('rsa');
 const ec = pemKeyPair('ec');
 
 function assertStartupFailure(options: WsAuthJwtOptions, message: RegExp) {
-  assert.throws(() => createJwtKey(options), (error: Error) => {
-    assert.match(error.message, /^WsAuthModule: /);
-    assert.match(error.message, message);
-    return true;
-  });
+  assert.throws(
+    () => createJwtKey(options),
+    (error: Error) => {
+      assert.match(error.message, /^WsAuthModule: /);
+      assert.match(error.message, message);
+      return true;
+    },
+  );
   // The verifier is what the module builds, so it must fail the same way.
   assert.throws(() => new JwtVerifier(options), message);
 }
@@ -118,14 +121,17 @@ describe('createJwtKey defaults', () => {
 });
 
 async function assertInvalidCredential(verifier: JwtVerifier, token: string) {
-  await assert.rejects(async () => verifier.verify(token), (error: unknown) => {
-    assert.ok(error instanceof WsRefusal, `expected a WsRefusal, got ${String(error)}`);
-    assert.equal(error.reason, 'invalid_credential');
-    assert.equal(error.status, 401);
-    // The refusal travels to logs and bodies, so it must not quote the token.
-    if (token.length >= 3) assert.ok(!`${error.message}${error.stack}${error.toBody()}`.includes(token));
-    return true;
-  });
+  await assert.rejects(
+    async () => verifier.verify(token),
+    (error: unknown) => {
+      assert.ok(error instanceof WsRefusal, `expected a WsRefusal, got ${String(error)}`);
+      assert.equal(error.reason, 'invalid_credential');
+      assert.equal(error.status, 401);
+      // The refusal travels to logs and bodies, so it must not quote the token.
+      if (token.length >= 3) assert.ok(!`${error.message}${error.stack}${error.toBody()}`.includes(token));
+      return true;
+    },
+  );
 }
 
 describe('JwtVerifier', () => {
@@ -161,7 +167,8 @@ describe('JwtVerifier', () => {
     'alg HS512 (not pinned)': () => signToken({}, { algorithm: 'HS512' }),
     'alg RS256 against a secret': () => signToken({}, { algorithm: 'RS256' }, rsa.privateKey),
     'another secret': () => signToken({}, {}, 'another-secret-of-a-decent-length-0123456789'),
-    'tampered payload': () => `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), roles: ['admin'] })).toString('base64url')}.${s}`,
+    'tampered payload': () =>
+      `${h}.${Buffer.from(JSON.stringify({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), roles: ['admin'] })).toString('base64url')}.${s}`,
     'tampered signature': () => `${h}.${p}.${flipCharacter(s)}`,
     'truncated signature': () => `${h}.${p}.${s.slice(0, 20)}`,
     'removed signature': () => `${h}.${p}.`,
@@ -223,4 +230,3 @@ describe('JwtVerifier', () => {
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
-

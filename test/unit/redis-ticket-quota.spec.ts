@@ -45,7 +45,10 @@ describe('RedisTicketStore per-subject cap', () => {
   it('uses SET without an owner', async () => {
     const { client, calls } = fakeClient(true);
     await new RedisTicketStore({ client }).put(KEY, 'value', 1000);
-    assert.deepEqual(calls.map((call) => call.method), ['set']);
+    assert.deepEqual(
+      calls.map((call) => call.method),
+      ['set'],
+    );
   });
 
   it('degrades to no cap, with one warning, when the client has no sendCommand', async () => {
@@ -55,7 +58,10 @@ describe('RedisTicketStore per-subject cap', () => {
       const store = new RedisTicketStore({ client });
       await store.put(KEY, 'one', 1000, { subject: 'alice', max: 1 });
       await store.put(KEY.replace('k', 'j'), 'two', 1000, { subject: 'alice', max: 1 });
-      assert.deepEqual(calls.map((call) => call.method), ['set', 'set']);
+      assert.deepEqual(
+        calls.map((call) => call.method),
+        ['set', 'set'],
+      );
       assert.equal(warn.mock.callCount(), 1);
       assert.match(String(warn.mock.calls[0]!.arguments[0]), /not capped per subject/);
     } finally {

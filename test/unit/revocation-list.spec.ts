@@ -139,7 +139,10 @@ describe('RevocationList', () => {
     assert.equal(list.covers('new', undefined, CUTOFF, NOW), true);
     assert.equal(list.covers(undefined, 'new', undefined, NOW), true);
     assert.deepEqual(
-      list.list(NOW).map((entry) => (entry.kind === 'jti' ? `jti:${entry.jti}` : `subject:${entry.subject}`)).sort(),
+      list
+        .list(NOW)
+        .map((entry) => (entry.kind === 'jti' ? `jti:${entry.jti}` : `subject:${entry.subject}`))
+        .sort(),
       ['jti:new', 'subject:new'],
     );
   });

@@ -29,7 +29,12 @@ describe('assertCompactToken: the protected header', () => {
   });
 
   it('refuses b64 other than true (RFC 7797), with or without crit', () => {
-    for (const header of ['{"alg":"HS256","b64":false}', '{"alg":"HS256","b64":false,"crit":["b64"]}', '{"alg":"HS256","b64":"false"}', '{"alg":"HS256","b64":null}']) {
+    for (const header of [
+      '{"alg":"HS256","b64":false}',
+      '{"alg":"HS256","b64":false,"crit":["b64"]}',
+      '{"alg":"HS256","b64":"false"}',
+      '{"alg":"HS256","b64":null}',
+    ]) {
       assert.throws(() => assertCompactToken(signed(header, livePayload()), 8192), refused, header);
     }
   });
@@ -105,7 +110,8 @@ describe('verifiers over the same checks', () => {
       const signingInput = `${b64(JSON.stringify({ alg: 'RS256', kid: key.kid, ...header }))}.${b64(payloadJson)}`;
       return `${signingInput}.${createSign('RSA-SHA256').update(signingInput).sign(key.privateKey).toString('base64url')}`;
     };
-    const payload = (exp: string | number = nowSeconds() + 300) => `{"iss":"${claims.iss}","aud":"${claims.aud}","sub":"idp-1","username":"alice","exp":${exp}}`;
+    const payload = (exp: string | number = nowSeconds() + 300) =>
+      `{"iss":"${claims.iss}","aud":"${claims.aud}","sub":"idp-1","username":"alice","exp":${exp}}`;
 
     it('control: accepts the same hand-signed token with a plain header', async () => {
       assert.equal((await jwks.verify(rsSigned({}, payload()))).username, 'alice');

@@ -26,8 +26,7 @@ function harness(options: HarnessOptions = {}) {
   const getToken = options.getToken ?? (async () => `token-${++asked.tokens}`);
   const fetchTicket = options.fetchTicket ?? (async () => `ticket-${++asked.tickets}`);
   const mode = options.mode ?? 'ticket';
-  const credential: WsAuthClientCredential =
-    mode === 'ticket' ? { mode, fetchTicket } : mode === 'subprotocol' ? { mode, protocol: 'chat.v1' } : { mode };
+  const credential: WsAuthClientCredential = mode === 'ticket' ? { mode, fetchTicket } : mode === 'subprotocol' ? { mode, protocol: 'chat.v1' } : { mode };
   let reconnects = 0;
   const client = new WsAuthClient({
     url: options.url ?? 'ws://server.test/chat',
@@ -497,44 +496,36 @@ describe('WsAuthClient', () => {
       assert.equal(h.sockets.length, 2);
     });
 
-    it(
-      'close() then connect() while the first ticket is still being fetched: one socket, no orphan',
+    it('close() then connect() while the first ticket is still being fetched: one socket, no orphan', async () => {
+      const releases: Array<(ticket: string) => void> = [];
+      const h = harness({ fetchTicket: () => new Promise((resolve) => releases.push(resolve)) });
+      h.client.connect();
+      await flush();
+      h.client.close();
+      h.client.connect();
+      await flush();
+      releases.forEach((release, i) => release(`ticket-${i}`));
+      await flush();
+      // An extra socket would stay open and authenticated with nobody listening to it.
+      assert.deepEqual(
+        h.sockets.map((socket) => socket.url),
+        ['ws://server.test/chat?ticket=ticket-1'],
+      );
+    });
 
-      async () => {
-        const releases: Array<(ticket: string) => void> = [];
-        const h = harness({ fetchTicket: () => new Promise((resolve) => releases.push(resolve)) });
-        h.client.connect();
-        await flush();
-        h.client.close();
-        h.client.connect();
-        await flush();
-        releases.forEach((release, i) => release(`ticket-${i}`));
-        await flush();
-        // An extra socket would stay open and authenticated with nobody listening to it.
-        assert.deepEqual(
-          h.sockets.map((socket) => socket.url),
-          ['ws://server.test/chat?ticket=ticket-1'],
-        );
-      },
-    );
-
-    it(
-      'connect() after giving up gets a fresh set of attempts',
-
-      async () => {
-        const h = harness({ reconnect: { initialDelayMs: 10, maxAttempts: 1 } });
-        h.client.connect();
-        await flush();
-        h.last().drop(1006);
-        await fireReconnect(h);
-        h.last().drop(1006);
-        assert.equal(h.client.state, 'stopped');
-        h.client.connect();
-        await flush();
-        h.last().drop(1006);
-        assert.equal(h.client.state, 'reconnecting', 'the new connect() should be retried like the first one');
-      },
-    );
+    it('connect() after giving up gets a fresh set of attempts', async () => {
+      const h = harness({ reconnect: { initialDelayMs: 10, maxAttempts: 1 } });
+      h.client.connect();
+      await flush();
+      h.last().drop(1006);
+      await fireReconnect(h);
+      h.last().drop(1006);
+      assert.equal(h.client.state, 'stopped');
+      h.client.connect();
+      await flush();
+      h.last().drop(1006);
+      assert.equal(h.client.state, 'reconnecting', 'the new connect() should be retried like the first one');
+    });
 
     it('uses the global WebSocket when none is passed', async () => {
       const { WebSocket, sockets } = fakeWebSockets();

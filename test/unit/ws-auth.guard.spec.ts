@@ -69,12 +69,16 @@ class ForeignRoles {
 describe('WsRolesGuard', () => {
   const guard = new WsRolesGuard(new Reflector());
 
-  it('warns once per handler that carries roles metadata it does not read (an app\'s own @Roles)', () => {
+  it("warns once per handler that carries roles metadata it does not read (an app's own @Roles)", () => {
     const warnings: string[] = [];
     Logger.overrideLogger({ log() {}, error() {}, debug() {}, verbose() {}, warn: (message: unknown) => void warnings.push(String(message)) });
     try {
       const context = (handler: 'adminOnly' | 'again') =>
-        ({ ...wsContext(clientWith({ roles: ['user'] })), getHandler: () => ForeignRoles.prototype[handler], getClass: () => ForeignRoles }) as unknown as ExecutionContext;
+        ({
+          ...wsContext(clientWith({ roles: ['user'] })),
+          getHandler: () => ForeignRoles.prototype[handler],
+          getClass: () => ForeignRoles,
+        }) as unknown as ExecutionContext;
       // Not enforced (those roles are the app's guard's business), but never silent.
       assert.equal(guard.canActivate(context('adminOnly')), true);
       assert.equal(guard.canActivate(context('adminOnly')), true);
