@@ -2,7 +2,7 @@ import type { WsAuthJwtOptions, WsJwtClaims } from '../ws-auth-options.interface
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { failStartup } from '../startup-checks.js';
 
-export const DEFAULT_MAX_TOKEN_LENGTH = 8192;
+const DEFAULT_MAX_TOKEN_LENGTH = 8192;
 // Three base64url segments; anything else is refused before a JWT library parses it.
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 // The largest ECMAScript time value is 8.64e15 ms (ECMA-262 section 21.4.1.1). A NumericDate

@@ -75,7 +75,3 @@ export class WsRefusal extends Error {
     return JSON.stringify({ error: this.code, reason: this.reason });
   }
 }
-
-export function isWsRefusal(value: unknown): value is WsRefusal {
-  return value instanceof WsRefusal;
-}
