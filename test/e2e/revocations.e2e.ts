@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import jwt from 'jsonwebtoken';
 import { WsConnections, WsRevocations, WsTicketService, type WsAuthOptions } from '../../lib/index.js';
 import { appModule } from '../support/fixtures.js';
@@ -11,6 +9,7 @@ import { makeRecordingGateway } from '../support/recording-gateway.js';
 import { eventually, openWitnessed, sleep, type SocketWitness, type WitnessedClose } from '../support/socket-witness.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
+import { collector } from '../support/collector.js';
 
 // issueForToken only hands the request to validate(), which these apps do not configure.
 const NO_REQUEST = { headers: {} } as IncomingMessage;
@@ -35,18 +34,6 @@ const userToken = (sub: string, claims: Record<string, unknown> = {}, options: j
 
 /** Issued after any revocation made before this call: `iat` is the next second. */
 const tokenAfterCutoff = (sub: string, claims: Record<string, unknown> = {}) => userToken(sub, { iat: nowSeconds() + 1, ...claims });
-
-/** `global.gc` when the runner exposes it, or one made available at run time; else nothing. */
-function collector(): (() => void) | undefined {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed) return exposed;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 // A socket the server wrongly keeps open must fail its test, not hang the run.
 describe('WsRevocations in one instance', { timeout: 45_000 }, () => {

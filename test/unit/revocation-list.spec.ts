@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { WsRefusal } from '../../lib/index.js';
 import { RevocationList } from '../../lib/revocations/revocation-list.js';
+import { collector } from '../support/collector.js';
 
 const NOW = 1_800_000_000_000;
 const CUTOFF = NOW / 1000;
@@ -11,18 +10,6 @@ const HOUR = 3_600_000;
 
 const subject = (name: string, cutoff = CUTOFF, expiresAt = NOW + HOUR) => ({ kind: 'subject', subject: name, cutoff, expiresAt }) as const;
 const token = (jti: string, expiresAt = NOW + HOUR) => ({ kind: 'jti', jti, expiresAt }) as const;
-
-/** `global.gc` when the runner exposes it, or one made available at run time; else nothing. */
-function collector(): (() => void) | undefined {
-  const exposed = (globalThis as { gc?: () => void }).gc;
-  if (exposed) return exposed;
-  try {
-    setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('RevocationList', () => {
   it('covers nothing while empty', () => {
