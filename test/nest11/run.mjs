@@ -1,10 +1,11 @@
 // The Nest 11 run: the same compiled e2e suite as the root run, on a second install of Nest 11
-// (CommonJS) held in this folder, plus a CommonJS app that require()s the packed package. Before
-// it, the packed types are compiled in a Nest 11 CommonJS app and a Nest 12 ESM app
+// (CommonJS) held in this folder, then two apps on the packed package, each in a plain process:
+// a CommonJS Nest 11 app that require()s it (cjs-consumer/) and an ESM Nest 12 app that imports
+// it (test/consumers/esm-nest12/). Before it, the packed types are compiled in both apps
 // (test/consumers/type-check.mjs), since a user with `skipLibCheck: false` checks them all.
 //
 //   npm run test:nest11                         # every .build/test/e2e/*.e2e.js (compile first)
-//   npm run test:nest11 -- .build/test/e2e/x.e2e.js   # only some, and no consumer type checks
+//   npm run test:nest11 -- .build/test/e2e/x.e2e.js   # only those, and no consumer type checks
 //
 // How project code gets Nest 11: see use-nest11.mjs and nest11-redirect.mjs.
 import { spawnSync } from 'node:child_process';
@@ -46,7 +47,7 @@ function installNest11() {
 }
 
 // What a user installs: `npm pack` (its prepack builds dist/), unpacked as npm would into each
-// consumer's node_modules (the CommonJS app of this run is the first consumer).
+// consumer's node_modules, where both its type check and its app find it.
 function packForTheConsumers() {
   const scratch = mkdtempSync(path.join(tmpdir(), 'nestjs-ws-auth-pack-'));
   try {
@@ -81,7 +82,12 @@ function allTestFiles() {
         .sort()
     : [];
   if (e2e.length === 0) fail('no compiled e2e files in .build/test/e2e: run `npm run build:test` first');
-  return ['test/nest11/nest-under-test.test.mjs', ...e2e.map((name) => `.build/test/e2e/${name}`), 'test/nest11/cjs-consumer/cjs-consumer.test.cjs'];
+  return [
+    'test/nest11/nest-under-test.test.mjs',
+    ...e2e.map((name) => `.build/test/e2e/${name}`),
+    'test/nest11/cjs-consumer/cjs-consumer.test.cjs',
+    'test/consumers/esm-nest12/esm-consumer.test.mjs',
+  ];
 }
 
 function announce(files, preparedSeconds) {

@@ -1,5 +1,5 @@
 // What a Nest 12 user with TypeScript writes (ESM, `strict`, `skipLibCheck: false`): type-checked
-// by test/nest11/run.mjs against the packed package, never run.
+// by test/nest11/run.mjs against the packed package, never run (app.mjs is the app that runs).
 import { Controller, Get, Headers, Injectable, Module, UseGuards, type DynamicModule } from '@nestjs/common';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import {
