@@ -53,3 +53,12 @@ export {
 } from './revocations/ws-revocation-store.js';
 export { RedisRevocationStore, type RedisRevocationStoreOptions } from './revocations/redis-revocation-store.js';
 export { RedisConnectionBus, type RedisConnectionBusOptions } from './connections/redis-connection-bus.js';
+export { WsAuthEvents } from './telemetry/ws-auth-events.service.js';
+export type {
+  WsAuthEvent,
+  WsConnectionAcceptedEvent,
+  WsConnectionClosedEvent,
+  WsConnectionRefreshedEvent,
+  WsConnectionRefusedEvent,
+  WsCredentialRevokedEvent,
+} from './telemetry/ws-auth-event.js';

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { Inject, Injectable, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Optional, type OnModuleInit } from '@nestjs/common';
 import type { WsAuthGatewayOptions, WsAuthOptions, WsCredentialSource } from './ws-auth-options.interface.js';
 import {
   DEFAULT_AUTH_TIMEOUT_MS,
@@ -29,6 +29,9 @@ import { TicketBook } from './tickets/ticket-book.js';
 import { RevocationList } from './revocations/revocation-list.js';
 import { WsTicketStore } from './tickets/ws-ticket-store.js';
 import { failStartup, TOKEN_NAME } from './startup-checks.js';
+import { authMetrics } from './telemetry/auth-metrics.js';
+import { GatewayTelemetry } from './telemetry/gateway-telemetry.js';
+import { WsAuthEvents } from './telemetry/ws-auth-events.service.js';
 
 const SOURCES: ReadonlySet<string> = new Set<WsCredentialSource>(['ticket', 'header', 'subprotocol', 'cookie', 'query', 'certificate']);
 
@@ -68,6 +71,8 @@ export class WsAuthConfig implements OnModuleInit {
   constructor(
     @Inject(WS_AUTH_OPTIONS) readonly options: WsAuthOptions,
     ticketStore: WsTicketStore,
+    /** @internal */
+    @Optional() readonly events: WsAuthEvents = new WsAuthEvents(),
   ) {
     if (!options || typeof options !== 'object') failStartup('options are required.');
     if (!options.jwt && !options.authenticate && !options.clientCertificate) {
@@ -88,7 +93,7 @@ export class WsAuthConfig implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.verifier?.init?.();
+    await Promise.all([this.verifier?.init?.(), authMetrics.load()]);
   }
 
   /** @internal In-band sockets allowed to wait for authentication at once, across gateways. */
@@ -117,8 +122,11 @@ export class WsAuthConfig implements OnModuleInit {
     return identityFromJwt(token, 'header', request, this.jwtSettings(this.options));
   }
 
-  /** @internal Builds the authenticator of one gateway: its `wsAuth` overrides over the module options. */
-  authenticatorFor(overrides: WsAuthGatewayOptions | undefined): HandshakeAuthenticator {
+  /**
+   * @internal Builds the authenticator of one gateway: its `wsAuth` overrides over the module
+   * options. `gateway` labels its metrics and events (see gatewayLabel).
+   */
+  authenticatorFor(overrides: WsAuthGatewayOptions | undefined, gateway = '/'): HandshakeAuthenticator {
     const merged = { ...this.options, ...definedOnly(overrides) };
     const sources = merged.credentials ?? this.defaultSources();
     checkSources(sources);
@@ -160,6 +168,7 @@ export class WsAuthConfig implements OnModuleInit {
       tickets: this.tickets,
       revocations: this.revocations,
       authenticate: merged.authenticate,
+      telemetry: new GatewayTelemetry(gateway, this.events),
     });
   }
 

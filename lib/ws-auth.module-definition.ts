@@ -14,6 +14,7 @@ import { LocalConnectionBus, WsConnectionBus } from './connections/ws-connection
 import { WsConnections } from './connections/ws-connections.service.js';
 import { LocalRevocationStore, WsRevocationStore } from './revocations/ws-revocation-store.js';
 import { WsRevocations } from './revocations/ws-revocations.service.js';
+import { WsAuthEvents } from './telemetry/ws-auth-events.service.js';
 
 /**
  * What `forRoot` / `forRootAsync` take besides the options: they shape the module and are
@@ -43,6 +44,7 @@ const revocationStoreProvider: Provider = {
 };
 
 const SHARED_PROVIDERS: Provider[] = [
+  WsAuthEvents,
   ticketStoreProvider,
   connectionBusProvider,
   revocationStoreProvider,
@@ -55,7 +57,18 @@ const SHARED_PROVIDERS: Provider[] = [
   WsAuthGuard,
   WsRolesGuard,
 ];
-const EXPORTS = [WS_AUTH_OPTIONS, WsAuthConfig, WsTicketService, WsTicketStore, WsConnections, WsRevocations, WsRevocationStore, WsAuthGuard, WsRolesGuard];
+const EXPORTS = [
+  WS_AUTH_OPTIONS,
+  WsAuthEvents,
+  WsAuthConfig,
+  WsTicketService,
+  WsTicketStore,
+  WsConnections,
+  WsRevocations,
+  WsRevocationStore,
+  WsAuthGuard,
+  WsRolesGuard,
+];
 
 /**
  * Nest's builder writes the options provider of each form (value, useFactory, useClass,

@@ -1,12 +1,14 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { JwtModule } from '@nestjs/jwt';
 import { ThrottlerModule } from '@nestjs/throttler';
+import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { RedisConnectionBus, RedisRevocationStore, RedisTicketStore, WsAuthModule, type WsAuthOptions } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
 import { AuthController } from './auth.controller.js';
 import { authThrottling } from './auth-throttling.js';
 import { DemoController } from './demo/demo.controller.js';
 import { ChatGateway } from './chat.gateway.js';
 import { LiveGateway } from './live.gateway.js';
+import { MetricsController } from './metrics.controller.js';
 import { RedisRefreshTokenStore } from './redis-refresh-token-store.js';
 import { RefreshSessions } from './refresh-sessions.js';
 import { MemoryRefreshTokenStore, RefreshTokenStore } from './refresh-token-store.js';
@@ -19,7 +21,8 @@ class UsersModule {}
 
 @Module({})
 export class AppModule {
-  static register(config: SampleConfig): DynamicModule {
+  /** `metrics`: the reader of the global MeterProvider (sampleMetrics()), served on GET /metrics. */
+  static register(config: SampleConfig, metrics: PrometheusExporter): DynamicModule {
     return {
       module: AppModule,
       imports: [
@@ -53,12 +56,13 @@ export class AppModule {
           }),
         }),
       ],
-      controllers: [AuthController, DemoController],
+      controllers: [AuthController, DemoController, MetricsController],
       providers: [
         ChatGateway,
         LiveGateway,
         RefreshSessions,
         { provide: SAMPLE_CONFIG, useValue: config },
+        { provide: PrometheusExporter, useValue: metrics },
         // With Redis, a session's refresh works on any instance, and a reused token ends it on all.
         { provide: RefreshTokenStore, useFactory: () => (config.redisUrl ? new RedisRefreshTokenStore(config.redisUrl) : new MemoryRefreshTokenStore()) },
       ],

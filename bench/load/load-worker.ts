@@ -1,4 +1,5 @@
 import { connect as connectTcp } from 'node:net';
+import { createSigner } from 'fast-jwt';
 import WebSocket from 'ws';
 
 /**
@@ -6,13 +7,24 @@ import WebSocket from 'ws';
  * get a core. Commands arrive over IPC; each answers with counts, never with judgments.
  */
 type Command =
-  | { type: 'handshakes'; url: string; headers: Record<string, string>; durationMs: number; concurrency: number }
+  | { type: 'signTokens'; pool: string; algorithm: 'HS256' | 'RS256'; key: string; kid?: string; claims: Record<string, unknown>; count: number }
+  | { type: 'handshakes'; url: string; credential: Credential; durationMs: number; concurrency: number }
   | { type: 'roundtrips'; url: string; headers: Record<string, string>; durationMs: number; sockets: number; inflight: number }
   | { type: 'openIdle'; url: string; headers: Record<string, string>; count: number; concurrency: number }
   | { type: 'closeIdle' }
   | { type: 'stop' };
 
+/**
+ * The bearer token of each handshake: always `token`, or the next one of a pool signed before
+ * the timed rounds (`signTokens`), so no handshake finds its token in the server's cache of
+ * verified tokens. `badSignature` spoils the last characters of each signature.
+ */
+export type Credential = { token: string } | { pool: string; badSignature?: boolean };
+
 const idle: WebSocket[] = [];
+const pools = new Map<string, string[]>();
+/** The next token of each pool for each server and kind of credential: a pool is walked once per server process. */
+const cursors = new Map<string, number>();
 
 process.on('message', async (command: Command) => {
   if (command.type === 'stop') process.exit(0);
@@ -23,6 +35,8 @@ process.send!({ type: 'ready' });
 
 async function run(command: Exclude<Command, { type: 'stop' }>): Promise<Record<string, unknown>> {
   switch (command.type) {
+    case 'signTokens':
+      return signTokens(command);
     case 'handshakes':
       return handshakes(command);
     case 'roundtrips':
@@ -35,7 +49,7 @@ async function run(command: Exclude<Command, { type: 'stop' }>): Promise<Record<
 }
 
 /**
- * One handshake over a raw socket: a prebuilt request, the status line, then destroy. A full
+ * One handshake over a raw socket: the request, the status line, then destroy. A full
  * WebSocket client costs as much CPU as the server, and would make the client the bottleneck.
  */
 function attempt(port: number, request: Buffer): Promise<number> {
@@ -55,36 +69,66 @@ function attempt(port: number, request: Buffer): Promise<number> {
   });
 }
 
-function upgradeRequest(url: string, headers: Record<string, string>): { port: number; request: Buffer } {
+/**
+ * Tokens `0..count-1` of a pool, each told apart by its `jti`, signed here before any timed
+ * round: signing an RS256 token costs about 0.3 ms, which would otherwise load the client.
+ */
+function signTokens({ pool, algorithm, key, kid, claims, count }: Extract<Command, { type: 'signTokens' }>) {
+  const started = performance.now();
+  const sign = createSigner({ key, algorithm, kid, expiresIn: 3_600_000 });
+  pools.set(
+    pool,
+    Array.from({ length: count }, (_, i) => sign({ ...claims, jti: `${pool}-${i}` })),
+  );
+  return { count, seconds: (performance.now() - started) / 1000 };
+}
+
+/** The token for one handshake, and whether the pool had run out (then it starts over). */
+function nextToken(credential: Credential, url: string): { token: string; repeated: boolean } {
+  if ('token' in credential) return { token: credential.token, repeated: false };
+  const tokens = pools.get(credential.pool);
+  if (!tokens) throw new Error(`no token pool ${credential.pool}`);
+  const key = `${credential.pool} ${url} ${credential.badSignature ? 'bad' : 'good'}`;
+  const at = cursors.get(key) ?? 0;
+  cursors.set(key, at + 1);
+  const token = tokens[at % tokens.length];
+  return { token: credential.badSignature ? `${token.slice(0, -6)}AAAAAA` : token, repeated: at >= tokens.length };
+}
+
+/** The upgrade request around its credential: built for every attempt, whichever the credential, so the client's work is the same. */
+function upgradeRequest(url: string): { port: number; request: (token: string) => Buffer } {
   const { port, pathname, host } = new URL(url);
-  const lines = [
+  const head = [
     `GET ${pathname} HTTP/1.1`,
     `Host: ${host}`,
     'Connection: Upgrade',
     'Upgrade: websocket',
     'Sec-WebSocket-Version: 13',
     'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
-    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
   ];
-  return { port: Number(port), request: Buffer.from(lines.join('\r\n') + '\r\n\r\n', 'latin1') };
+  const prefix = head.join('\r\n') + '\r\nAuthorization: Bearer ';
+  return { port: Number(port), request: (token) => Buffer.from(`${prefix}${token}\r\n\r\n`, 'latin1') };
 }
 
-async function handshakes({ url, headers, durationMs, concurrency }: Extract<Command, { type: 'handshakes' }>) {
-  const { port, request } = upgradeRequest(url, headers);
+async function handshakes({ url, credential, durationMs, concurrency }: Extract<Command, { type: 'handshakes' }>) {
+  const { port, request } = upgradeRequest(url);
   const statuses: Record<number, number> = {};
+  let repeated = 0;
   const started = performance.now();
   const deadline = started + durationMs;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (performance.now() < deadline) {
-        const status = await attempt(port, request);
+        const next = nextToken(credential, url);
+        if (next.repeated) repeated++;
+        const status = await attempt(port, request(next.token));
         statuses[status] = (statuses[status] ?? 0) + 1;
       }
     }),
   );
   const seconds = (performance.now() - started) / 1000;
   const total = Object.values(statuses).reduce((sum, n) => sum + n, 0);
-  return { perSecond: total / seconds, statuses };
+  return { perSecond: total / seconds, statuses, repeated };
 }
 
 async function roundTrips({ url, headers, durationMs, sockets, inflight }: Extract<Command, { type: 'roundtrips' }>) {

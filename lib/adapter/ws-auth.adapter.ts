@@ -11,8 +11,8 @@ import { identityOfRequest, rememberForUpgrade } from '../identity/identity-stor
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { refusalResponse } from '../refusals/refusal-response.js';
 import { errorName, toRefusal } from '../refusals/to-refusal.js';
-import { WsRefusal } from '../refusals/ws-refusal.js';
-import { closeWith, sendEvent } from '../connections/close-with.js';
+import { WsRefusal, type WsRefusalReason } from '../refusals/ws-refusal.js';
+import { closeWith, sendEvent, type CloseSettings } from '../connections/close-with.js';
 import { isFromToken } from '../handshake/handshake-authenticator.js';
 import { DEFAULT_CLOSE_GRACE_MS } from '../ws-auth.constants.js';
 import { PendingAuthentications } from '../connections/pending-authentications.js';
@@ -20,12 +20,17 @@ import { sessionOf } from '../connections/connection-session.js';
 import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in-band-authentication.js';
 import { WsConnections } from '../connections/ws-connections.service.js';
 import { relayException } from './exception-relay.js';
+import { bindMessageHandlersWithoutRxjs, type MessageDispatchHost } from './message-dispatch.js';
 import { websocketsMajorVersion } from './nest-websockets-version.js';
+import { gatewayLabel } from '../telemetry/gateway-telemetry.js';
 
 type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
 type ProtocolHandler = (protocols: Set<string>, request: IncomingMessage) => string | false;
 type MessageHandler = { message: unknown; methodName?: string; callback: (...args: any[]) => any };
+
+// A socket without a session has no gateway to report to (nothing of ours accepted it).
+const UNTRACKED: CloseSettings = { closeGraceMs: DEFAULT_CLOSE_GRACE_MS };
 
 /** Turns a frame into `{ event, data }`, as Nest's `WsAdapter` option of the same name. */
 export type WsAuthMessageParser = (data: string | Buffer | ArrayBuffer | Buffer[]) => { event: string; data: any } | void;
@@ -68,7 +73,7 @@ export class WsAuthAdapter extends WsAdapter {
     if (gatewayOptions.verifyClient) {
       throw new Error('WsAuthAdapter: "verifyClient" is owned by WsAuthAdapter; use wsAuth.authenticate instead.');
     }
-    const authenticator = this.services().config.authenticatorFor(wsAuth);
+    const authenticator = this.services().config.authenticatorFor(wsAuth, gatewayLabel(port, gatewayOptions.path));
     const server: WebSocketServer = super.create(port, {
       // ws alone accepts 100 MiB messages; a gateway's own maxPayload still wins.
       maxPayload: authenticator.settings.maxPayload,
@@ -97,16 +102,20 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   /**
-   * Adds `authenticate` (refresh over the open socket) to the gateway's handlers, so
-   * Nest's own dispatch routes it and no frame is parsed twice.
+   * Adds `authenticate` (refresh over the open socket) to the gateway's handlers, then
+   * dispatches frames as Nest does, without Nest's per-connection rxjs pipeline (the larger
+   * part of its cost per connection: about 7 KB of heap per idle socket and tens of us to
+   * build and tear down). test/e2e/message-dispatch.e2e.ts holds the two side by side.
    */
   override bindMessageHandlers(client: WebSocket, handlers: MessageHandler[], transform: (data: any) => any): void {
     if (!handlers.some((handler) => handler.message === 'authenticate')) {
       // Nest builds this array for this client alone, so appending costs no copy per connection.
       handlers.push({ message: 'authenticate', methodName: 'authenticate', callback: (data: unknown) => void this.refresh(client, data) });
     }
-    super.bindMessageHandlers(client, handlers as any, transform);
+    bindMessageHandlersWithoutRxjs(this.dispatch, client, handlers, transform);
   }
+
+  private readonly dispatch: MessageDispatchHost = { messageParser: () => this.messageParser, logger: this.logger };
 
   /**
    * Nest logs every client socket error at error level with a stack. Those are protocol
@@ -132,29 +141,38 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   private verify(authenticator: HandshakeAuthenticator, info: VerifyInfo, done: VerifyCallback): void {
+    const started = authenticator.settings.telemetry.upgradeStarted();
     let identity: MaybePromise<WsIdentity | undefined>;
     try {
       identity = this.authenticateUpgrade(authenticator, info.req);
     } catch (error) {
-      return this.refuse(info.req, done, error);
+      return this.refuse(authenticator, info.req, done, error, started);
     }
-    if (!isPromiseLike(identity)) return this.admit(info.req, done, identity);
+    if (!isPromiseLike(identity)) return this.admit(authenticator, info.req, done, identity, started);
     identity.then(
       (resolved) => {
         // A revocation may have landed while a store, a key server or validate() was awaited.
         try {
           if (resolved) this.services().config.revocations.assertNotRevoked(resolved);
         } catch (error) {
-          return this.refuse(info.req, done, error);
+          return this.refuse(authenticator, info.req, done, error, started);
         }
-        this.admit(info.req, done, resolved);
+        this.admit(authenticator, info.req, done, resolved, started);
       },
-      (error: unknown) => this.refuse(info.req, done, error),
+      (error: unknown) => this.refuse(authenticator, info.req, done, error, started),
     );
   }
 
   /** Completes the upgrade: ws runs the connection listeners (ours, then Nest's) right here. */
-  private admit(request: IncomingMessage, done: VerifyCallback, identity: WsIdentity | undefined): void {
+  private admit(
+    authenticator: HandshakeAuthenticator,
+    request: IncomingMessage,
+    done: VerifyCallback,
+    identity: WsIdentity | undefined,
+    started: number,
+  ): void {
+    // Before done(): the connection it opens is counted after the attempt that let it in.
+    authenticator.settings.telemetry.upgradeAccepted(started, identity, request);
     try {
       if (identity) rememberForUpgrade(request, identity);
       done(true);
@@ -166,9 +184,10 @@ export class WsAuthAdapter extends WsAdapter {
     }
   }
 
-  private refuse(request: IncomingMessage, done: VerifyCallback, error: unknown): void {
+  private refuse(authenticator: HandshakeAuthenticator, request: IncomingMessage, done: VerifyCallback, error: unknown, started: number): void {
     const refusal = toRefusal(error, 'the upgrade');
     this.logRefusal(refusal, request);
+    authenticator.settings.telemetry.upgradeRefused(started, refusal, request);
     const response = refusalResponse(refusal);
     done(false, response.status, response.body, response.headers);
   }
@@ -202,7 +221,8 @@ export class WsAuthAdapter extends WsAdapter {
   private readonly onInBandAuthenticated = (auth: InBandAuthentication, identity: WsIdentity): void => {
     // Verification was asynchronous: a revocation may have landed meanwhile.
     if (this.services().config.revocations.coversIdentity(identity))
-      return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings.closeGraceMs);
+      return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings, undefined, auth.request.socket);
+    auth.authenticator.settings.telemetry.authenticated(identity, auth.request.socket);
     this.services().connections.track(auth.socket, identity, auth.request, auth.authenticator);
     sendEvent(auth.socket, 'authenticated', { expiresAt: identity.expiresAt ?? null });
     auth.deferred?.();
@@ -214,26 +234,32 @@ export class WsAuthAdapter extends WsAdapter {
    */
   private async refresh(client: WebSocket, data: unknown): Promise<void> {
     const session = sessionOf(client);
-    if (!session) return closeWith(client, 'invalid_credential', DEFAULT_CLOSE_GRACE_MS);
+    if (!session) return closeWith(client, 'invalid_credential', UNTRACKED);
+    const { telemetry } = session.authenticator.settings;
+    const refuse = (reason: WsRefusalReason | WsRefusal) => {
+      telemetry.refreshRefusedWith(reason);
+      session.close(reason);
+    };
     // An API key, a certificate or an app-vouched ticket is not a token: a token, even of
     // the same subject, must not turn such a connection into a JWT user with other roles.
-    if (!isFromToken(session.identity)) return session.close('credential_kind_changed');
+    if (!isFromToken(session.identity)) return refuse('credential_kind_changed');
     const token = (data as { token?: unknown } | null | undefined)?.token;
-    if (typeof token !== 'string') return session.close('invalid_credential');
+    if (typeof token !== 'string') return refuse('invalid_credential');
     let identity: WsIdentity;
     try {
       // The session keeps the request whenever validate() needs it again.
       identity = await session.authenticator.identifyToken(token, session.request!, 'message');
     } catch (error) {
-      if (sessionOf(client) === session) session.close(toRefusal(error, 'a refresh'));
+      if (sessionOf(client) === session) refuse(toRefusal(error, 'a refresh'));
       return;
     }
     if (sessionOf(client) !== session) return;
-    if (this.services().config.revocations.coversIdentity(identity)) return session.close('credential_revoked');
+    if (this.services().config.revocations.coversIdentity(identity)) return refuse('credential_revoked');
     // A token without `sub` cannot prove it is the same principal, so it never refreshes.
     const subject = session.identity.subject;
-    if (subject === undefined || identity.subject !== subject) return session.close('subject_changed');
+    if (subject === undefined || identity.subject !== subject) return refuse('subject_changed');
     session.replace(identity);
+    telemetry.refreshed(subject, session.peer);
     sendEvent(client, 'authenticated', { expiresAt: identity.expiresAt ?? null });
   }
 

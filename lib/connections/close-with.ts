@@ -1,7 +1,14 @@
 import type { WebSocket } from 'ws';
 import { detachIdentity } from '../identity/identity-store.js';
 import { WsRefusal, type WsRefusalReason } from '../refusals/ws-refusal.js';
+import type { GatewayTelemetry, Peer } from '../telemetry/gateway-telemetry.js';
 import { sessionOf } from './session-of.js';
+
+/** What a close takes from its gateway: how long the peer gets, and where the close is reported. */
+export interface CloseSettings {
+  readonly closeGraceMs: number;
+  readonly telemetry?: GatewayTelemetry;
+}
 
 const OPEN = 1;
 // RFC 6455 section 5.5: a control frame's payload is at most 125 bytes, 2 of them the code.
@@ -13,17 +20,20 @@ const MAX_REASON_BYTES = 123;
  * socket until the peer completes the close handshake (up to 30 s), so a kicked client that
  * ignores the close frame would go on being served. From here on the identity is detached,
  * no frame reaches a handler, and the socket is destroyed if the peer has not closed within
- * `graceMs`. The reason is fixed text, never client input.
+ * `closeGraceMs`. The reason is fixed text, never client input. `peer` names the client of a
+ * socket that has no session yet (in-band), for the close's event.
  */
-export function closeWith(socket: WebSocket, reason: WsRefusalReason | WsRefusal, graceMs: number, text?: string): void {
+export function closeWith(socket: WebSocket, reason: WsRefusalReason | WsRefusal, settings: CloseSettings, text?: string, peer?: Peer): void {
   if (socket.readyState !== OPEN) return;
-  sessionOf(socket)?.end();
+  const refusal = reason instanceof WsRefusal ? reason : new WsRefusal(reason);
+  const session = sessionOf(socket);
+  settings.telemetry?.closed(refusal, session?.identity.subject, session?.peer ?? peer);
+  session?.end();
   detachIdentity(socket);
   // Every listener: Nest's dispatch, an app's own, ours. A closed connection is not heard.
   socket.removeAllListeners('message');
-  const refusal = reason instanceof WsRefusal ? reason : new WsRefusal(reason);
   socket.close(refusal.closeCode, truncate(text ?? refusal.message));
-  const grace = setTimeout(terminate, graceMs, socket);
+  const grace = setTimeout(terminate, settings.closeGraceMs, socket);
   grace.unref();
   socket.once('close', () => clearTimeout(grace));
 }

@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { attachIdentity } from '../identity/identity-store.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
+import type { Peer } from '../telemetry/gateway-telemetry.js';
 import { closeWith, sendEvent } from './close-with.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Expiring, ExpiryScheduler } from './expiry-scheduler.js';
@@ -23,6 +24,8 @@ export class ConnectionSession implements Expiring {
     private current: WsIdentity,
     /** Kept only when a refresh must hand it to `validate()` again. */
     readonly request: IncomingMessage | undefined,
+    /** The upgrade's TCP socket, alive as long as the connection: its address is read only for an event. */
+    readonly peer: Peer,
     readonly authenticator: HandshakeAuthenticator,
     private readonly registry: ConnectionRegistry,
     private readonly scheduler: ExpiryScheduler,
@@ -39,6 +42,7 @@ export class ConnectionSession implements Expiring {
     // `on`, not `once`: 'close' fires once, and `once` would allocate a wrapper per socket.
     this.socket.on('close', endSession);
     this.schedule();
+    this.authenticator.settings.telemetry.connectionOpened();
   }
 
   /** A refresh: same subject, new claims, roles and expiry. */
@@ -53,12 +57,14 @@ export class ConnectionSession implements Expiring {
   end(): void {
     this.unschedule();
     this.registry.remove(this.socket, this.current.subject);
+    if (sessionOf(this.socket) !== this) return;
     unbindSession(this.socket, this);
+    this.authenticator.settings.telemetry.connectionEnded();
   }
 
   /** Closes for an auth reason: from here on, nothing of this connection acts. */
   close(reason: Parameters<typeof closeWith>[1], text?: string): void {
-    closeWith(this.socket, reason, this.authenticator.settings.closeGraceMs, text);
+    closeWith(this.socket, reason, this.authenticator.settings, text);
   }
 
   /** Runs when the timer fires: warn once, then close at expiry. */

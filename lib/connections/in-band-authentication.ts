@@ -49,6 +49,7 @@ export class InBandAuthentication {
     // cap is enforced on the bytes as they arrive, not only on whole messages.
     byTransport.set(this.request.socket, this);
     this.request.socket.on('data', countPreAuthBytes);
+    this.authenticator.settings.telemetry.pendingStarted();
   }
 
   countRaw(bytes: number): void {
@@ -92,6 +93,7 @@ export class InBandAuthentication {
     this.request.socket.off('data', countPreAuthBytes);
     byTransport.delete(this.request.socket);
     this.onSettled();
+    this.authenticator.settings.telemetry.pendingEnded();
   }
 
   private tooBig(): void {
@@ -101,7 +103,7 @@ export class InBandAuthentication {
 
   private fail(reason: Parameters<typeof closeWith>[1]): void {
     this.settle();
-    closeWith(this.socket, reason, this.authenticator.settings.closeGraceMs);
+    closeWith(this.socket, reason, this.authenticator.settings, undefined, this.request.socket);
   }
 }
 

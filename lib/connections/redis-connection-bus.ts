@@ -1,5 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { disconnectReason, WsConnectionBus, type WsDisconnectCommand, type WsDisconnectListener } from './ws-connection-bus.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 interface RedisPubSubClient {
   connect(): Promise<unknown>;
@@ -59,6 +60,7 @@ export class RedisConnectionBus extends WsConnectionBus {
     try {
       await withDeadline(this.send(message), PUBLISH_WAIT_MS);
     } catch (error) {
+      authMetrics.dependencyFailure('connection_bus');
       throw new Error(`RedisConnectionBus: the disconnect was not published (${describe(error)}).`, { cause: error });
     }
   }
@@ -157,7 +159,9 @@ export class RedisConnectionBus extends WsConnectionBus {
   }
 
   private failed(role: Role, error: unknown): void {
-    if (this.closed || this.failing.has(role)) return;
+    if (this.closed) return;
+    authMetrics.dependencyFailure('connection_bus');
+    if (this.failing.has(role)) return;
     this.failing.add(role);
     // The error's code or name only: a message may carry the address, the URL its password.
     if (this.failing.size === 1) {

@@ -80,7 +80,7 @@ export class WsConnections implements OnModuleInit {
     // The upgrade request is the largest thing a connection could keep alive; only a refresh
     // that calls validate(claims, request) again needs it.
     const kept = authenticator.settings.jwt?.validate ? request : undefined;
-    const session = new ConnectionSession(socket, identity, kept, authenticator, this.registry, this.scheduler);
+    const session = new ConnectionSession(socket, identity, kept, request.socket, authenticator, this.registry, this.scheduler);
     session.open();
     return session;
   }

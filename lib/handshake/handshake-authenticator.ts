@@ -11,6 +11,8 @@ import { hasDuplicateAuthorization, takeCredential, type CredentialOptions } fro
 import { withDeadline } from './deadline.js';
 import { andThen, type MaybePromise } from './maybe-promise.js';
 import type { OriginPolicy } from './origin-policy.js';
+import type { GatewayTelemetry } from '../telemetry/gateway-telemetry.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 export interface HandshakeSettings {
   /** `in-band`: the upgrade checks Host and Origin only; the client sends `authenticate`. */
@@ -29,9 +31,23 @@ export interface HandshakeSettings {
   readonly tickets: TicketBook;
   readonly revocations: RevocationList;
   readonly authenticate?: WsAuthenticateFn;
+  /** The gateway's metrics and events. */
+  readonly telemetry: GatewayTelemetry;
 }
 
 const logger = new Logger('WsAuth');
+
+// The ticket's own outcome: taken and current, or not. What the gateway then makes of its
+// grant (validate, revocation) is the upgrade's outcome, counted with the upgrade.
+function redeemed(grant: TicketGrant): TicketGrant {
+  authMetrics.ticket('redeem');
+  return grant;
+}
+
+function refusedRedeem(error: unknown): never {
+  authMetrics.ticket('redeem', error instanceof WsRefusal ? error.reason : 'internal_error');
+  throw error;
+}
 
 // Identities a refresh over the socket must not replace with a token's: they were not made
 // from one (an app-vouched ticket; custom and certificate identities are told by `source`).
@@ -89,7 +105,7 @@ export class HandshakeAuthenticator {
       // takeCredential only finds a certificate through the configured reader.
       return andThen(credentialOptions.certificates!.validate(certificate, request), (result) => this.fromAuthenticated(result, 'certificate', bounds));
     }
-    if (credential.source === 'ticket') return tickets.redeem(credential.token).then((grant) => this.fromTicket(grant, request));
+    if (credential.source === 'ticket') return tickets.redeem(credential.token).then((grant) => this.fromTicket(redeemed(grant), request), refusedRedeem);
     return identityFromJwt(credential.token, credential.source, request, jwt!);
   }
 

@@ -88,7 +88,9 @@ function assertBoundedLifetime(claims: WsJwtClaims, { maxTokenLifetimeSeconds, c
   // wait until the ban is forgotten: only its remaining life could be compared.
   if (requireIssuedAt && typeof claims.iat !== 'number') throw new WsRefusal('invalid_credential');
   if (typeof claims.exp !== 'number') return;
-  const issuedAt = typeof claims.iat === 'number' ? claims.iat : Date.now() / 1000;
+  // An `iat` in the future (a skewed or careless issuer) must not stretch the allowed lifetime.
+  const now = Date.now() / 1000;
+  const issuedAt = typeof claims.iat === 'number' ? Math.min(claims.iat, now) : now;
   if (claims.exp - issuedAt <= maxTokenLifetimeSeconds + clockToleranceSeconds) return;
   if (!lifetimeWarned) {
     lifetimeWarned = true;

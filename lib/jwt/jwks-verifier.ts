@@ -3,6 +3,7 @@ import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-o
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { assertCompactToken, checkedClaims, tokenRulesOf, type TokenRules } from './token-shape.js';
 import { failStartup } from '../startup-checks.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 type Jose = typeof import('jose');
 type KeySet = ReturnType<Jose['createRemoteJWKSet']>;
@@ -130,6 +131,7 @@ export class JwksVerifier {
 
   /** One line when the outage starts, not one per refused handshake. */
   private reportOutage(error: unknown): void {
+    authMetrics.dependencyFailure('jwks');
     if (this.outage) return;
     this.outage = true;
     const code = (error as { code?: string; name?: string } | null)?.code ?? (error as Error | null)?.name ?? 'Error';

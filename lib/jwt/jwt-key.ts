@@ -18,15 +18,68 @@ function keyFamily(key: KeyObject): string {
   return type === 'ec' ? `ec:${key.asymmetricKeyDetails?.namedCurve}` : type;
 }
 
+/**
+ * An RSA-PSS key may restrict its own use (RFC 4055): a hash, an MGF1 hash, a least salt
+ * length. JWA's PS256/384/512 use the same hash for both and a salt as long as the hash
+ * (RFC 7518 section 3.5), so a restricted key verifies one of them at most.
+ */
+function pssAlgorithmsOf(key: KeyObject): readonly WsJwtAlgorithm[] {
+  const { hashAlgorithm, mgf1HashAlgorithm, saltLength } = key.asymmetricKeyDetails ?? {};
+  if (hashAlgorithm === undefined) return ALGORITHMS_BY_KEY['rsa-pss'];
+  const bits = /^sha(256|384|512)$/.exec(hashAlgorithm)?.[1];
+  if (!bits || mgf1HashAlgorithm !== hashAlgorithm || (saltLength !== undefined && saltLength > Number(bits) / 8)) return [];
+  return [`PS${bits}` as WsJwtAlgorithm];
+}
+
+/**
+ * The key as fast-jwt takes it: bytes for a secret, SPKI PEM for a public key (it reads the
+ * PEM to tell which algorithms a key can verify, and knows no KeyObject). fast-jwt cannot read
+ * an RSA-PSS SPKI, so such a key goes as the plain RSA key of the same modulus; what its
+ * parameters restricted is kept by the algorithms pinned from them (pssAlgorithmsOf).
+ */
+export function keyMaterial(key: KeyObject): Buffer | string {
+  if (key.type === 'secret') return key.export();
+  const plain = key.asymmetricKeyType === 'rsa-pss' ? plainRsaKeyOf(key) : key;
+  return plain.export({ type: 'spki', format: 'pem' }) as string;
+}
+
+function plainRsaKeyOf(key: KeyObject): KeyObject {
+  const rsa = createPublicKey({ key: subjectPublicKey(key.export({ type: 'spki', format: 'der' })), format: 'der', type: 'pkcs1' });
+  const [before, after] = [key.asymmetricKeyDetails, rsa.asymmetricKeyDetails];
+  if (before?.modulusLength !== after?.modulusLength || before?.publicExponent !== after?.publicExponent) throw new Error('RSA-PSS key conversion');
+  return rsa;
+}
+
+/** The BIT STRING of a DER SubjectPublicKeyInfo (RFC 5280 section 4.1.2.7): an RSAPublicKey for RSA-PSS. */
+function subjectPublicKey(spki: Buffer): Buffer {
+  let at = 0;
+  const next = () => {
+    const tag = spki[at++];
+    let length = spki[at++];
+    if (length & 0x80) {
+      const bytes = length & 0x7f;
+      length = 0;
+      for (let i = 0; i < bytes; i += 1) length = length * 256 + spki[at++];
+    }
+    return { tag, length };
+  };
+  next();
+  const algorithm = next();
+  at += algorithm.length;
+  const { tag, length } = next();
+  if (tag !== 0x03 || spki[at] !== 0) throw new Error('not a SubjectPublicKeyInfo');
+  return spki.subarray(at + 1, at + length);
+}
+
 export interface JwtKey {
   readonly key: KeyObject;
   readonly algorithms: WsJwtAlgorithm[];
 }
 
 /**
- * Builds the verification key once. A KeyObject rather than a string secret makes
- * jsonwebtoken's HS256 verification ~50x cheaper, and pins the key's type so an
- * HS256 token can never be checked against an RSA public key (algorithm confusion).
+ * Builds and checks the verification key once, and pins the algorithms it may verify: the
+ * key's type decides them, so an HS256 token can never be checked against an RSA public key
+ * used as an HMAC secret (algorithm confusion).
  */
 export function createJwtKey(options: WsAuthJwtOptions): JwtKey {
   const { secret, publicKey } = options;
@@ -51,9 +104,10 @@ export function createJwtKey(options: WsAuthJwtOptions): JwtKey {
     failStartup('jwt.publicKey is not a valid PEM public key.');
   }
   const family = keyFamily(key);
-  const usable = ALGORITHMS_BY_KEY[family];
-  // jsonwebtoken 9 has no EdDSA, and an unknown curve cannot be pinned safely.
+  const usable = family === 'rsa-pss' ? pssAlgorithmsOf(key) : ALGORITHMS_BY_KEY[family];
+  // EdDSA is left to the JWKS path (jose), and an unknown curve cannot be pinned safely.
   if (!usable) failStartup(`a ${family} public key is not supported; use an RSA or a P-256/384/521 EC key.`);
+  if (usable.length === 0) failStartup('this RSA-PSS public key is restricted to parameters no PS256/384/512 uses.');
   const algorithms = options.algorithms ?? [usable[0]];
   const hmac = algorithms.filter((alg) => HMAC.has(alg));
   if (hmac.length) failStartup(`jwt.publicKey cannot verify ${hmac.join(', ')}; HMAC needs jwt.secret.`);

@@ -36,7 +36,33 @@ export function tokenRulesOf(options: WsAuthJwtOptions): TokenRules {
  */
 export function assertCompactToken(token: string, maxLength: number): void {
   if (token.length > maxLength || !COMPACT_JWS.test(token)) throw new WsRefusal('invalid_credential');
-  assertUnderstoodHeader(token.slice(0, token.indexOf('.')));
+  const first = token.indexOf('.');
+  const last = token.lastIndexOf('.');
+  if (!isCanonical(token, first) || !isCanonical(token, last) || !isCanonical(token, token.length)) throw new WsRefusal('invalid_credential');
+  assertUnderstoodHeader(token.slice(0, first));
+}
+
+/**
+ * Whether the base64url segment ending at `end` is the one encoding of its bytes (RFC 4648
+ * section 3.5): a length that leaves no lone character, and zero bits past the last byte.
+ * Decoders ignore those bits, so without this check one token has many spellings that all
+ * verify (jose and fast-jwt accept them; jsonwebtoken compares HMAC signatures as text).
+ */
+function isCanonical(token: string, end: number): boolean {
+  const start = token.lastIndexOf('.', end - 1) + 1;
+  const rest = (end - start) % 4;
+  if (rest === 0) return true;
+  if (rest === 1) return false;
+  return (sextet(token.charCodeAt(end - 1)) & (rest === 2 ? 0b1111 : 0b11)) === 0;
+}
+
+// The value of a base64url character (RFC 4648 Table 2); COMPACT_JWS let no other through.
+function sextet(code: number): number {
+  if (code >= 97) return code - 71;
+  if (code === 95) return 63;
+  if (code >= 65) return code - 65;
+  if (code === 45) return 62;
+  return code + 4;
 }
 
 /** Claims the rest of the library can rely on: an object, finite dates, `exp` when required, a string `sub`. */

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { disconnectReason } from '../connections/ws-connection-bus.js';
 import { WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 /** What the store needs of the official `redis` client (v4 to v6 alike). */
 interface RedisClient {
@@ -227,6 +228,7 @@ export class RedisRevocationStore extends WsRevocationStore {
 
   /** One line when an outage starts, one when it ends; never the URL (it may hold a password). */
   private reportDown(error: unknown, role = 'subscriber'): void {
+    authMetrics.dependencyFailure('revocation_store');
     if (this.down) return;
     this.down = true;
     const code = (error as NodeJS.ErrnoException | undefined)?.code ?? (error as Error | undefined)?.name ?? 'Error';

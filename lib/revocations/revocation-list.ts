@@ -85,6 +85,13 @@ export class RevocationList {
     if (--this.addsUntilSweep <= 0) this.sweep(now);
   }
 
+  /** Whether `revocation` adds nothing to what is held: an echo of one applied here, or a repeat. */
+  holds(revocation: WsRevocation): boolean {
+    if (revocation.kind === 'jti') return (this.tokens.get(revocation.jti) ?? -Infinity) >= revocation.expiresAt;
+    const known = this.subjects.get(revocation.subject);
+    return known !== undefined && known.cutoff >= revocation.cutoff && known.expiresAt >= revocation.expiresAt;
+  }
+
   remove(target: WsRevocationTarget): boolean {
     return 'jti' in target ? this.tokens.delete(target.jti) : this.subjects.delete(target.subject);
   }

@@ -3,6 +3,8 @@ import { WsConnections } from '../connections/ws-connections.service.js';
 import { disconnectReason, type WsDisconnectReason } from '../connections/ws-connection-bus.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { WsAuthConfig } from '../ws-auth.config.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
+import { WsAuthEvents } from '../telemetry/ws-auth-events.service.js';
 import type { RevocationList } from './revocation-list.js';
 import { WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
 
@@ -26,6 +28,7 @@ export class WsRevocations implements OnModuleInit {
     private readonly config: WsAuthConfig,
     private readonly connections: WsConnections,
     private readonly store: WsRevocationStore,
+    private readonly events: WsAuthEvents,
   ) {
     this.revoked = config.revocations;
   }
@@ -55,6 +58,7 @@ export class WsRevocations implements OnModuleInit {
    */
   async revoke(target: { subject: string } | { jti: string; expiresAt?: number }, reason: WsDisconnectReason = 'revoked'): Promise<number> {
     const revocation = this.revocationOf(target, disconnectReason(reason));
+    this.report(revocation, 'local');
     const closed = this.apply(revocation);
     try {
       await this.store.add(revocation);
@@ -85,7 +89,11 @@ export class WsRevocations implements OnModuleInit {
   }
 
   private readonly sink: WsRevocationSink = {
-    added: (revocation) => void this.apply(revocation),
+    added: (revocation) => {
+      // A shared store hands this instance its own revocations back too: only news is reported.
+      if (!this.revoked.holds(revocation)) this.report(revocation, 'remote');
+      this.apply(revocation);
+    },
     removed: (target) => void this.revoked.remove(target),
     replaced: (revocations) => {
       this.revoked.replace(revocations);
@@ -105,6 +113,18 @@ export class WsRevocations implements OnModuleInit {
       this.connections.closeWhere((identity) => this.isRevoked(identity), 'revoked');
     },
   };
+
+  private report(revocation: WsRevocation, origin: 'local' | 'remote'): void {
+    authMetrics.revocation(revocation.kind, origin);
+    if (!this.events.observed) return;
+    const reason = revocation.reason ?? 'revoked';
+    const at = Date.now();
+    this.events.emit(
+      revocation.kind === 'subject'
+        ? { type: 'credential.revoked', kind: 'subject', subject: revocation.subject, reason, origin, at }
+        : { type: 'credential.revoked', kind: 'jti', jti: revocation.jti, reason, origin, at },
+    );
+  }
 
   private apply(revocation: WsRevocation): number {
     this.revoked.add(revocation);

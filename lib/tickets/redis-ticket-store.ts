@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { assertOwner, WsTicketStore, type WsTicketOwner } from './ws-ticket-store.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 /** The commands the store needs, as the official `redis` client (v4+) spells them. */
 export interface RedisTicketClient {
@@ -122,6 +123,7 @@ export class RedisTicketStore extends WsTicketStore {
     try {
       return await command();
     } catch (error) {
+      authMetrics.dependencyFailure('ticket_store');
       this.logger.error(`Ticket store unavailable (Redis): ${describe(error)}; refusing with 503`);
       throw new WsRefusal('unavailable');
     }

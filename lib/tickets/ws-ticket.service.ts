@@ -5,6 +5,7 @@ import { WsRefusal } from '../refusals/ws-refusal.js';
 import { toRefusal } from '../refusals/to-refusal.js';
 import { WsAuthConfig } from '../ws-auth.config.js';
 import type { IssuedTicket } from './ticket-book.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 
 /**
  * Trades an access token for a short-lived, single-use ticket that a browser can put in a
@@ -35,9 +36,12 @@ export class WsTicketService {
 
   private async answer(work: () => Promise<IssuedTicket>): Promise<IssuedTicket> {
     try {
-      return await work();
+      const issued = await work();
+      authMetrics.ticket('issue');
+      return issued;
     } catch (error) {
       const refusal: WsRefusal = toRefusal(error);
+      authMetrics.ticket('issue', refusal.reason);
       throw new HttpException(JSON.parse(refusal.toBody()), refusal.status);
     }
   }
