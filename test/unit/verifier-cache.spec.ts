@@ -57,7 +57,7 @@ describe('VerifiedTokenCache', () => {
     assert.equal(cache.size, 0);
   });
 
-  it('drops the least recently used entry beyond maxEntries', () => {
+  it('keeps what was used recently and drops the rest beyond maxEntries', () => {
     const cache = new VerifiedTokenCache(0, 2);
     const now = (exp - 60) * 1000;
     cache.set('a', payload, claims, now);
