@@ -9,23 +9,13 @@ import { RedisServer } from '../support/redis-server.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { closed, openOrFail } from '../support/ws-client.js';
+import { settledWithin } from '../support/close-deadline.js';
 
 const binary = RedisServer.find();
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const CHANNEL = 'ws-auth:disconnect';
 const UNAVAILABLE = /Connection bus unavailable \(Redis\)/;
 const REACHABLE = /Connection bus reachable again \(Redis\)/;
-
-/** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
-function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
-  return Promise.race([
-    promise.then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    sleep(ms).then(() => 'timeout' as const),
-  ]);
-}
 
 const Chat = makeGateway('BusOutageChat', 0, { path: '/chat' });
 
@@ -85,7 +75,7 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
   it('disconnect() on an instance that never reached Redis closes local sockets and rejects within 3 s', async () => {
     const local = await connect(a, 'outage-carol');
     const closing = closed(local);
-    const outcome = await within(a.app.get(WsConnections).disconnect('outage-carol'), 3000);
+    const outcome = await settledWithin(a.app.get(WsConnections).disconnect('outage-carol'), 3000);
     assert.notEqual(outcome, 'timeout', 'disconnect() neither resolved nor rejected within 3 s');
     assert.ok(outcome !== 'timeout' && 'error' in outcome, 'disconnect() resolved although nothing was published');
     assert.equal((await closing).code, 4403);
@@ -98,10 +88,10 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
     const connections = a.app.get(WsConnections);
     const resumed = Date.now();
     // Pub/sub keeps nothing: a command published before B's subscriber is back is lost, so retry.
-    let outcome: Awaited<ReturnType<typeof within>> = 'timeout';
+    let outcome: Awaited<ReturnType<typeof settledWithin>> = 'timeout';
     while (outcome === 'timeout' && Date.now() - resumed < 10_000) {
-      await within(connections.disconnect('outage-alice'), 2500);
-      outcome = await within(closing, 300);
+      await settledWithin(connections.disconnect('outage-alice'), 2500);
+      outcome = await settledWithin(closing, 300);
     }
     assert.ok(outcome !== 'timeout' && 'value' in outcome, 'B closed the socket within 10 s of Redis coming back');
     assert.equal((outcome.value as { code: number }).code, 4403);
@@ -110,7 +100,7 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
     const again = await connect(b, 'outage-alice');
     const closingAgain = closed(again);
     assert.equal(await connections.disconnect('outage-alice'), 0);
-    const second = await within(closingAgain, 3000);
+    const second = await settledWithin(closingAgain, 3000);
     assert.ok(second !== 'timeout' && 'value' in second, 'the next disconnect reaches B at the first attempt');
   });
 
@@ -127,7 +117,7 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
           await publisher.publish(CHANNEL, junk);
         }
         await publisher.publish(CHANNEL, JSON.stringify({ subject: 'outage-bob', reason }));
-        const outcome = await within(closing, 3000);
+        const outcome = await settledWithin(closing, 3000);
         assert.ok(outcome !== 'timeout' && 'value' in outcome, `closed for reason ${String(reason)}`);
         assert.deepEqual(outcome.value, { code: 4403, reason: 'Revoked' });
         assert.equal(bystander.readyState, bystander.OPEN);
@@ -150,7 +140,7 @@ describe('RedisConnectionBus while Redis is down, and once it is back', { skip: 
     await sleep(200);
     const closing = closed(local);
     const started = Date.now();
-    const outcome = await within(a.app.get(WsConnections).disconnect('outage-erin'), 3000);
+    const outcome = await settledWithin(a.app.get(WsConnections).disconnect('outage-erin'), 3000);
     assert.notEqual(outcome, 'timeout', 'disconnect() neither resolved nor rejected within 3 s');
     assert.ok(outcome !== 'timeout' && 'error' in outcome, 'disconnect() resolved although nothing was published');
     console.log(`disconnect() rejected after ${Date.now() - started} ms`);
@@ -186,7 +176,7 @@ describe('RedisConnectionBus against a server that accepts but never answers', {
   });
 
   it('lets startup go on within 3 s', async () => {
-    const outcome = await within(
+    const outcome = await settledWithin(
       bus.subscribe(() => undefined),
       3000,
     );
@@ -194,7 +184,7 @@ describe('RedisConnectionBus against a server that accepts but never answers', {
   });
 
   it('rejects a publish within 3 s', async () => {
-    const outcome = await within(bus.publish({ subject: 'nobody', reason: 'revoked' }), 3000);
+    const outcome = await settledWithin(bus.publish({ subject: 'nobody', reason: 'revoked' }), 3000);
     assert.ok(outcome !== 'timeout' && 'error' in outcome, 'publish() rejected within 3 s');
     assert.match(String((outcome as { error: Error }).error.message), /not published \(TimeoutError\)/);
   });

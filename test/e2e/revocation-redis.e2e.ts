@@ -8,6 +8,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { startSample, SAMPLE_TEST_SECRET, type RunningSample } from '../support/sample-app.js';
 import { nowSeconds } from '../support/tokens.js';
 import { closed, nextEvent, openOrFail, openSocket, request } from '../support/ws-client.js';
+import { settledWithin } from '../support/close-deadline.js';
 
 const binary = RedisServer.find();
 
@@ -17,17 +18,6 @@ const ALICE = '1';
 const FORBIDDEN = { status: 'error', message: 'Forbidden', code: 'forbidden' };
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
-function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
-  return Promise.race([
-    promise.then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    sleep(ms).then(() => 'timeout' as const),
-  ]);
-}
 
 describe('revocation across two instances through Redis pub/sub', { skip: binary ? false : 'redis-server not installed' }, () => {
   let redis: RedisServer;
@@ -106,7 +96,7 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
   }
 
   async function assertKicked(closing: Promise<{ code: number; reason: string }>, reason: string, where: string) {
-    const outcome = await within(closing, 3000);
+    const outcome = await settledWithin(closing, 3000);
     assert.notEqual(outcome, 'timeout', `${where}: not closed within 3 s`);
     const { code, reason: text } = (outcome as { value: { code: number; reason: string } }).value;
     assert.equal(code, 4403, where);
@@ -245,7 +235,7 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
     it('admin:kick answers the admin with an exception frame when the publish fails', async () => {
       const aliceOnA = await onChat(a, await aliceAfterKicks());
       const closing = closed(aliceOnA);
-      const answer = within(nextEvent(adminOnA, undefined, REPORTED_WITHIN_MS), REPORTED_WITHIN_MS);
+      const answer = settledWithin(nextEvent(adminOnA, undefined, REPORTED_WITHIN_MS), REPORTED_WITHIN_MS);
       adminOnA.send(JSON.stringify({ event: 'admin:kick', data: { username: 'alice' } }));
 
       await assertKicked(closing, KICK_REASON, 'alice on A, the issuing instance');
@@ -263,7 +253,7 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
     it('WsConnections.disconnect() closes the local sockets, then rejects', async () => {
       const aliceOnA = await onChat(a, await aliceAfterKicks());
       const closing = closed(aliceOnA);
-      const outcome = within(a.app.get(WsConnections).disconnect(ALICE, 'banned'), REPORTED_WITHIN_MS);
+      const outcome = settledWithin(a.app.get(WsConnections).disconnect(ALICE, 'banned'), REPORTED_WITHIN_MS);
       await assertKicked(closing, 'Banned', 'alice on A, the issuing instance');
       const settled = await outcome;
       assert.ok(settled !== 'timeout', `disconnect() neither resolved nor rejected within ${REPORTED_WITHIN_MS} ms`);
@@ -289,7 +279,7 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
       // was down have been sent too, and cannot close the socket below with their own reason.
       let publishing = false;
       while (!publishing && Date.now() - restarted < 10_000) {
-        const outcome = await within(connections.disconnect('nobody'), 500);
+        const outcome = await settledWithin(connections.disconnect('nobody'), 500);
         publishing = outcome !== 'timeout' && 'value' in outcome;
         if (!publishing) await sleep(100);
       }
@@ -302,8 +292,8 @@ describe('revocation across two instances through Redis pub/sub', { skip: binary
       // Pub/sub keeps nothing: a kick published before B's subscriber is back is lost, so retry.
       while (aliceOnB.readyState === WebSocket.OPEN && Date.now() - published < 10_000) {
         attempts++;
-        await within(connections.disconnect(ALICE, 'logged_out'), 500);
-        await within(closing, 250);
+        await settledWithin(connections.disconnect(ALICE, 'logged_out'), 500);
+        await settledWithin(closing, 250);
       }
       console.log(
         `after Redis restarted: A published again at +${published - restarted} ms; ` +

@@ -11,6 +11,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { eventually, openWitnessed, sleep, type SocketWitness } from '../support/socket-witness.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
+import { settledWithin } from '../support/close-deadline.js';
 
 const binary = RedisServer.find();
 
@@ -82,17 +83,6 @@ class Partition {
       from.pipe(to);
     }
   }
-}
-
-/** Resolves with what `promise` gave, or with 'timeout' when it has not settled in time. */
-function within<T>(promise: Promise<T>, ms: number): Promise<{ value: T } | { error: unknown } | 'timeout'> {
-  return Promise.race([
-    promise.then(
-      (value) => ({ value }),
-      (error: unknown) => ({ error }),
-    ),
-    sleep(ms).then(() => 'timeout' as const),
-  ]);
 }
 
 const userToken = (sub: string, claims: Record<string, unknown> = {}) => signToken({ sub, username: sub, ...claims });
@@ -208,7 +198,7 @@ describe('WsRevocations shared by several instances through Redis', { skip: bina
   }
 
   async function assertClosedRevoked(socket: SocketWitness, token: string, what: string, withinMs = PROPAGATION_MS): Promise<void> {
-    const outcome = await within(socket.closed, withinMs);
+    const outcome = await settledWithin(socket.closed, withinMs);
     assert.notEqual(outcome, 'timeout', `${what}: still open after ${withinMs} ms`);
     const close = (outcome as { value: { code: number; reason: string } }).value;
     assert.deepEqual({ code: close.code, reason: close.reason }, { code: 4403, reason: 'Revoked' }, what);
@@ -366,7 +356,7 @@ describe('WsRevocations shared by several instances through Redis', { skip: bina
       const sub = 'rr-outage';
       const token = userToken(sub);
       const onA = await onChat(a, token);
-      const outcome = await within(revocationsOf(a).revoke({ subject: sub }), 5000);
+      const outcome = await settledWithin(revocationsOf(a).revoke({ subject: sub }), 5000);
       assert.notEqual(outcome, 'timeout', 'revoke() neither resolved nor rejected within 5 s');
       assert.ok('error' in (outcome as object), 'revoke() resolved although Redis never stored it');
       await assertClosedRevoked(onA, token, 'the socket on A');
@@ -392,7 +382,7 @@ describe('WsRevocations shared by several instances through Redis', { skip: bina
       let attempts = 0;
       while (!stored && Date.now() - restarted < 10_000) {
         attempts++;
-        const outcome = await within(revocationsOf(a).revoke({ subject: sub }), 3000);
+        const outcome = await settledWithin(revocationsOf(a).revoke({ subject: sub }), 3000);
         stored = outcome !== 'timeout' && 'value' in outcome;
         if (!stored) await sleep(100);
       }
