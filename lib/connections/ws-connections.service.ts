@@ -51,6 +51,8 @@ export class WsConnections implements OnModuleInit {
    * (the sockets here are closed first, whatever the bus does).
    */
   async disconnect(subject: string, reason: WsDisconnectReason = 'revoked'): Promise<number> {
+    // '' is where connections without a subject are filed: never a target by accident.
+    if (typeof subject !== 'string' || subject === '') throw new TypeError('WsConnections: disconnect() needs a non-empty subject.');
     const known = disconnectReason(reason);
     const closed = this.closeLocal(subject, known);
     try {
