@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { disconnectReason, WsConnectionBus, type WsDisconnectCommand, type WsDisconnectListener } from './ws-connection-bus.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
+import { createRedisClient, redisErrorName, withRedisDeadline } from '../redis/redis-client.js';
 
 interface RedisPubSubClient {
   connect(): Promise<unknown>;
@@ -58,10 +59,10 @@ export class RedisConnectionBus extends WsConnectionBus {
     // Only the vocabulary crosses the bus, whatever the caller passed.
     const message = JSON.stringify({ subject: command.subject, reason: disconnectReason(command.reason) });
     try {
-      await withDeadline(this.send(message), PUBLISH_WAIT_MS);
+      await withRedisDeadline(this.send(message), PUBLISH_WAIT_MS);
     } catch (error) {
       authMetrics.dependencyFailure('connection_bus');
-      throw new Error(`RedisConnectionBus: the disconnect was not published (${describe(error)}).`, { cause: error });
+      throw new Error(`RedisConnectionBus: the disconnect was not published (${redisErrorName(error)}).`, { cause: error });
     }
   }
 
@@ -73,7 +74,7 @@ export class RedisConnectionBus extends WsConnectionBus {
         listener(command);
       } catch (error) {
         // Thrown inside the Redis client's reader, it would stop this instance's delivery.
-        this.logger.error(`Disconnect command failed: ${describe(error)}`);
+        this.logger.error(`Disconnect command failed: ${redisErrorName(error)}`);
       }
     };
     let settle!: () => void;
@@ -102,7 +103,7 @@ export class RedisConnectionBus extends WsConnectionBus {
     });
     // Up: startup waits for the subscription, so a disconnect right after it is delivered.
     // Down: startup goes on at the first failed attempt (or after the wait, for a black hole).
-    await withDeadline(settled, CONNECT_WAIT_MS).catch(() => undefined);
+    await withRedisDeadline(settled, CONNECT_WAIT_MS).catch(() => undefined);
   }
 
   onModuleDestroy(): void {
@@ -131,19 +132,12 @@ export class RedisConnectionBus extends WsConnectionBus {
 
   /** Creates a client and starts connecting; it reconnects by itself until closed. */
   private async open(role: Role, hooks: Hooks): Promise<RedisPubSubClient> {
-    let redis: { createClient(options: object): RedisPubSubClient };
-    try {
-      redis = (await import('redis' as string)) as typeof redis;
-    } catch {
-      throw new Error('RedisConnectionBus: install the "redis" package.');
-    }
-    const client = redis.createClient({
-      url: this.options.url,
-      // A publish while Redis is down must fail at once (the caller learns other instances
-      // were not told), not wait in an unbounded queue and land late or never. The
-      // subscriber keeps its queue: its SUBSCRIBE may wait for the connection.
-      disableOfflineQueue: role === 'publisher',
-      socket: { connectTimeout: CONNECT_WAIT_MS, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
+    // A publish while Redis is down must fail at once (the caller learns other instances were
+    // not told), not wait in a queue and land late or never. The subscriber keeps its queue:
+    // its SUBSCRIBE may wait for the connection.
+    const client = await createRedisClient<RedisPubSubClient>('RedisConnectionBus', this.options.url, {
+      queueWhileOffline: role === 'subscriber',
+      connectTimeoutMs: CONNECT_WAIT_MS,
     });
     client.on('error', (error) => {
       this.failed(role, error);
@@ -165,7 +159,7 @@ export class RedisConnectionBus extends WsConnectionBus {
     this.failing.add(role);
     // The error's code or name only: a message may carry the address, the URL its password.
     if (this.failing.size === 1) {
-      this.logger.error(`Connection bus unavailable (Redis): ${describe(error)}; disconnects reach this instance only until it is back`);
+      this.logger.error(`Connection bus unavailable (Redis): ${redisErrorName(error)}; disconnects reach this instance only until it is back`);
     }
   }
 
@@ -193,18 +187,4 @@ function parseCommand(message: string): WsDisconnectCommand | undefined {
 function close(client: RedisPubSubClient | undefined): void {
   if (client?.destroy) client.destroy();
   else void client?.disconnect?.().catch(() => undefined);
-}
-
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(Object.assign(new Error('Redis did not answer in time'), { name: 'TimeoutError' })), ms);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  // node-redis's own errors keep the name 'Error'; their class says what happened.
-  return (error as NodeJS.ErrnoException).code ?? (error.name === 'Error' ? error.constructor.name : error.name);
 }

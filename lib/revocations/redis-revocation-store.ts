@@ -1,7 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { disconnectReason } from '../connections/ws-connection-bus.js';
-import { WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
+import { revocationKey, WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
+import { createRedisClient, redisErrorName, withRedisDeadline } from '../redis/redis-client.js';
 
 /** What the store needs of the official `redis` client (v4 to v6 alike). */
 interface RedisClient {
@@ -86,8 +87,9 @@ export class RedisRevocationStore extends WsRevocationStore {
 
   async open(sink: WsRevocationSink): Promise<void> {
     this.sink = sink;
-    const redis = await loadRedis();
-    this.client = this.createClient(redis, 'client');
+    // Commands fail at once while disconnected instead of queueing; reconnects go on.
+    this.client = await createRedisClient<RedisClient>('RedisRevocationStore', this.options.url, { connectTimeoutMs: COMMAND_TIMEOUT_MS });
+    this.client.on('error', (error) => this.reportDown(error, 'client'));
     this.subscriber = this.client.duplicate();
     this.subscriber.on('error', (error) => this.reportDown(error));
     // A reconnected subscriber may have missed messages while it was away.
@@ -101,12 +103,12 @@ export class RedisRevocationStore extends WsRevocationStore {
       () => undefined,
     );
     // The first read needs the connection; it waits for it, briefly.
-    await withTimeout(this.client.connect(), COMMAND_TIMEOUT_MS).catch(() => undefined);
+    await withRedisDeadline(this.client.connect(), COMMAND_TIMEOUT_MS).catch(() => undefined);
     await this.reload();
   }
 
   async add(revocation: WsRevocation): Promise<void> {
-    const field = fieldOf(revocation);
+    const field = revocationKey(revocation);
     await this.run(ADD, [
       field,
       JSON.stringify(revocation),
@@ -118,7 +120,7 @@ export class RedisRevocationStore extends WsRevocationStore {
   }
 
   async remove(target: WsRevocationTarget): Promise<void> {
-    await this.run(REMOVE, [fieldOf(target), this.channel, JSON.stringify({ op: 'remove', target })]);
+    await this.run(REMOVE, [revocationKey(target), this.channel, JSON.stringify({ op: 'remove', target })]);
   }
 
   onModuleDestroy(): void {
@@ -145,10 +147,10 @@ export class RedisRevocationStore extends WsRevocationStore {
     if (version !== this.version + 1) return void this.reload().catch(() => undefined);
     this.version = version;
     if (change.op === 'add') {
-      this.held.set(fieldOf(change.revocation), change.revocation);
+      this.held.set(revocationKey(change.revocation), change.revocation);
       this.sink?.added(change.revocation);
     } else {
-      this.held.delete(fieldOf(change.target));
+      this.held.delete(revocationKey(change.target));
       this.sink?.removed(change.target);
     }
   }
@@ -192,7 +194,7 @@ export class RedisRevocationStore extends WsRevocationStore {
     }
     this.version = Number(version);
     this.held.clear();
-    for (const revocation of revocations) this.held.set(fieldOf(revocation), revocation);
+    for (const revocation of revocations) this.held.set(revocationKey(revocation), revocation);
     this.sink?.replaced(revocations);
     if (this.down) {
       this.down = false;
@@ -212,18 +214,7 @@ export class RedisRevocationStore extends WsRevocationStore {
   /** A command that fails within COMMAND_TIMEOUT_MS rather than waiting on a dead connection. */
   private command<T>(args: string[]): Promise<T> {
     if (!this.client) return Promise.reject(new Error('not open'));
-    return withTimeout(this.client.sendCommand<T>(args), COMMAND_TIMEOUT_MS);
-  }
-
-  private createClient(redis: { createClient(options: object): RedisClient }, role: string): RedisClient {
-    const client = redis.createClient({
-      url: this.options.url,
-      // Commands fail at once while disconnected instead of queueing; reconnects go on.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: COMMAND_TIMEOUT_MS, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    });
-    client.on('error', (error) => this.reportDown(error, role));
-    return client;
+    return withRedisDeadline(this.client.sendCommand<T>(args), COMMAND_TIMEOUT_MS);
   }
 
   /** One line when an outage starts, one when it ends; never the URL (it may hold a password). */
@@ -231,32 +222,8 @@ export class RedisRevocationStore extends WsRevocationStore {
     authMetrics.dependencyFailure('revocation_store');
     if (this.down) return;
     this.down = true;
-    const code = (error as NodeJS.ErrnoException | undefined)?.code ?? (error as Error | undefined)?.name ?? 'Error';
-    this.logger.error(`Revocation store unavailable (Redis ${role}: ${code}): the revocations already known are still enforced.`);
+    this.logger.error(`Revocation store unavailable (Redis ${role}: ${redisErrorName(error)}): the revocations already known are still enforced.`);
   }
-}
-
-async function withTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), ms)));
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-async function loadRedis(): Promise<{ createClient(options: object): RedisClient }> {
-  try {
-    // Optional peer dependency: loaded only by apps that choose Redis.
-    return (await import('redis' as string)) as { createClient(options: object): RedisClient };
-  } catch {
-    throw new Error('RedisRevocationStore: install the "redis" package.');
-  }
-}
-
-function fieldOf(target: WsRevocationTarget | WsRevocation): string {
-  return 'jti' in target && typeof target.jti === 'string' ? `j:${target.jti}` : `s:${(target as { subject: string }).subject}`;
 }
 
 // Whatever is read from Redis is input like any other: what is malformed is dropped.

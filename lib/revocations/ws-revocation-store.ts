@@ -13,6 +13,11 @@ export type WsRevocation =
 /** What `WsRevocations.unrevoke()` takes: the subject or the token id of a revocation. */
 export type WsRevocationTarget = { readonly subject: string } | { readonly jti: string };
 
+/** One name per revocation target: a store's field, the service's key for unsynced ones. */
+export function revocationKey(target: WsRevocationTarget | WsRevocation): string {
+  return 'jti' in target && typeof target.jti === 'string' ? `j:${target.jti}` : `s:${(target as { subject: string }).subject}`;
+}
+
 /** Where a store delivers revocations: each instance keeps a local copy, fed through this. */
 export interface WsRevocationSink {
   /** A revocation made here or on another instance. */

@@ -6,7 +6,7 @@ import { WsAuthConfig } from '../ws-auth.config.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
 import { WsAuthEvents } from '../telemetry/ws-auth-events.service.js';
 import type { RevocationList } from './revocation-list.js';
-import { WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
+import { revocationKey, WsRevocationStore, type WsRevocation, type WsRevocationSink, type WsRevocationTarget } from './ws-revocation-store.js';
 
 // How long startup waits for a shared store's first read before going on without it.
 const FIRST_LOAD_WAIT_MS = 3000;
@@ -62,9 +62,9 @@ export class WsRevocations implements OnModuleInit {
     const closed = this.apply(revocation);
     try {
       await this.store.add(revocation);
-      this.unsynced.delete(keyOf(revocation));
+      this.unsynced.delete(revocationKey(revocation));
     } catch (error) {
-      this.unsynced.set(keyOf(revocation), revocation);
+      this.unsynced.set(revocationKey(revocation), revocation);
       throw error;
     }
     return closed;
@@ -74,7 +74,7 @@ export class WsRevocations implements OnModuleInit {
   async unrevoke(target: WsRevocationTarget): Promise<void> {
     const checked = 'jti' in target ? { jti: nonEmpty('jti', target.jti) } : { subject: nonEmpty('subject', target.subject) };
     this.revoked.remove(checked);
-    this.unsynced.delete(keyOf(checked));
+    this.unsynced.delete(revocationKey(checked));
     await this.store.remove(checked);
   }
 
@@ -154,10 +154,6 @@ export class WsRevocations implements OnModuleInit {
     const subjectUntil = Math.max(keptUntil, (cutoff + 1) * 1000 + this.config.revocationLifetimeMs + 2 * toleranceMs);
     return { kind: 'subject', subject: nonEmpty('subject', target.subject), cutoff, expiresAt: subjectUntil, reason };
   }
-}
-
-function keyOf(target: WsRevocationTarget | WsRevocation): string {
-  return 'jti' in target && typeof target.jti === 'string' ? `j:${target.jti}` : `s:${(target as { subject: string }).subject}`;
 }
 
 function nonEmpty(name: string, value: unknown): string {

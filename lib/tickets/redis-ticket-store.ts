@@ -3,6 +3,7 @@ import { Logger } from '@nestjs/common';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { assertOwner, WsTicketStore, type WsTicketOwner } from './ws-ticket-store.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
+import { createRedisClient, redisErrorName } from '../redis/redis-client.js';
 
 /** The commands the store needs, as the official `redis` client (v4+) spells them. */
 export interface RedisTicketClient {
@@ -124,7 +125,7 @@ export class RedisTicketStore extends WsTicketStore {
       return await command();
     } catch (error) {
       authMetrics.dependencyFailure('ticket_store');
-      this.logger.error(`Ticket store unavailable (Redis): ${describe(error)}; refusing with 503`);
+      this.logger.error(`Ticket store unavailable (Redis): ${redisErrorName(error)}; refusing with 503`);
       throw new WsRefusal('unavailable');
     }
   }
@@ -137,25 +138,19 @@ export class RedisTicketStore extends WsTicketStore {
 
   private async open(): Promise<RedisTicketClient> {
     const { url } = this.options as { url: string };
-    let redis: { createClient(options: object): OwnedClient };
+    let client: OwnedClient;
     try {
-      // Optional peer dependency: loaded only by apps that choose Redis.
-      redis = (await import('redis' as string)) as typeof redis;
-    } catch {
+      // Commands fail at once while disconnected instead of queueing past the handshake
+      // deadline; the client reconnects in the background so Redis's return is noticed.
+      client = await createRedisClient<OwnedClient>('RedisTicketStore', url);
+    } catch (error) {
       this.connecting = undefined;
-      throw new Error('RedisTicketStore: install the "redis" package to use a Redis url.');
+      throw error;
     }
-    const client = redis.createClient({
-      url,
-      // Fail commands at once while disconnected instead of queueing them past the
-      // handshake deadline; reconnect in the background so Redis's return is noticed.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    });
-    client.on('error', (error) => this.logger.debug(`Redis client: ${describe(error)}`));
+    client.on('error', (error) => this.logger.debug(`Redis client: ${redisErrorName(error)}`));
     const connected = client.connect().then(
       () => undefined,
-      (error) => this.logger.error(`Redis connection failed: ${describe(error)}`),
+      (error) => this.logger.error(`Redis connection failed: ${redisErrorName(error)}`),
     );
     this.owned = client;
     // The first command waits (briefly) for the first connection; later ones fail fast.
@@ -165,10 +160,4 @@ export class RedisTicketStore extends WsTicketStore {
     this.client = client;
     return client;
   }
-}
-
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return typeof error;
-  // node-redis's own errors keep the name 'Error'; their class says what happened.
-  return (error as NodeJS.ErrnoException).code ?? (error.name === 'Error' ? error.constructor.name : error.name);
 }
