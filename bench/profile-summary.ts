@@ -27,8 +27,9 @@ function areaOf(url: string): string {
   if (url.startsWith('node:')) return 'node';
   const packaged = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (packaged) return packaged[1];
-  if (url.includes('/.build/lib/')) return 'nestjs-ws-auth';
-  if (url.includes('/.build/bench/')) return 'bench server';
+  // Any build folder: `.build` for `npm run bench`, or an engineer's own `.build-<name>`.
+  if (/\/\.build[^/]*\/lib\//.test(url)) return 'nestjs-ws-auth';
+  if (/\/\.build[^/]*\/bench\//.test(url)) return 'bench server';
   return url;
 }
 
@@ -44,7 +45,7 @@ for (const file of readdirSync(folder).filter((name) => name.endsWith('.cpuprofi
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame;
     if (functionName === '(idle)' || functionName === '(program)') continue;
     busy += us;
-    const name = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^.*\/\.build\//, '')}:${lineNumber + 1}`;
+    const name = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^.*\/\.build[^/]*\//, '')}:${lineNumber + 1}`;
     functions.set(name, (functions.get(name) ?? 0) + us);
     const area = functionName === '(garbage collector)' ? 'gc' : areaOf(url);
     areas.set(area, (areas.get(area) ?? 0) + us);

@@ -291,7 +291,7 @@ async function main() {
   if (runs('jwks')) {
     // 4. RS256 handshakes verified against a JWKS (fetched once at startup from a loopback HTTP
     // server here, then cached) against the same key given as a static publicKey. A fresh
-    // token each on both sides: the JWKS path has no cache of verified tokens, the other has.
+    // token each on both sides, so neither answers from its cache of verified tokens.
     say();
     say('## RS256 handshakes: JWKS against a static publicKey (median of rounds; server CPU per handshake)');
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });

@@ -1,12 +1,15 @@
 import { Logger } from '@nestjs/common';
 import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
-import { assertCompactToken, checkedClaims, tokenRulesOf, type TokenRules } from './token-shape.js';
+import { parseAccessToken, parsePayload, payloadText, tokenRulesOf, type CompactToken, type TokenRules } from './token-shape.js';
 import { failStartup } from '../startup-checks.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
+import { JwksKeys } from './jwks-keys.js';
+import { verifiesSignature } from './jwt-verifier.js';
+import { claimsCheck, type ClaimsCheck } from './registered-claims.js';
+import { VerifiedTokenCache } from './verified-token-cache.js';
 
 type Jose = typeof import('jose');
-type KeySet = ReturnType<Jose['createRemoteJWKSet']>;
 
 const ASYMMETRIC = new Set<WsJwtAlgorithm>(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA']);
 const DEFAULT_CACHE_MAX_AGE_MS = 600_000;
@@ -34,9 +37,12 @@ function positiveInteger(name: string, value: number): number {
 }
 
 /**
- * Verifies tokens against an identity provider's JWKS through `jose`, which caches the key
- * set, fetches it again once for a new `kid`, and holds back further fetches during its
- * cooldown. The token's `kid` only selects among fetched keys; `jku` and `x5u` are never read.
+ * Verifies tokens against an identity provider's JWKS. `jose` fetches and caches the key set,
+ * fetches it again once for a new `kid`, holds back further fetches during its cooldown, and
+ * picks the key for a header. The key it picked for an `alg` and `kid` is then kept as a
+ * KeyObject (jwks-keys.ts), and later tokens naming the same are verified synchronously with
+ * node:crypto, under the same rules as a static key; everything else goes through jose. The
+ * token's `kid` only selects among fetched keys; `jku` and `x5u` are never read.
  */
 export class JwksVerifier {
   private readonly logger = new Logger('WsAuth');
@@ -44,9 +50,12 @@ export class JwksVerifier {
   private readonly algorithms: WsJwtAlgorithm[];
   private readonly rules: TokenRules;
   private readonly fetching: { cacheMaxAge: number; cooldownDuration: number; timeoutDuration: number };
+  private readonly checkClaims: ClaimsCheck;
   private jose?: Jose;
-  private keys?: KeySet;
+  private keys?: JwksKeys;
   private outage = false;
+  /** Tokens verified under the current key set: cleared whenever it changes (jwks-keys.ts). */
+  readonly verifiedTokens: VerifiedTokenCache;
 
   constructor(private readonly options: WsAuthJwtOptions) {
     if (options.secret !== undefined || options.publicKey !== undefined) {
@@ -72,6 +81,8 @@ export class JwksVerifier {
     if (options.issuer === undefined) this.logger.warn('jwt.jwksUri without jwt.issuer: a token of any issuer that shares these keys is accepted.');
     if (options.audience === undefined) this.logger.warn('jwt.jwksUri without jwt.audience: a token minted for any client of the provider is accepted.');
     this.rules = tokenRulesOf(options);
+    this.checkClaims = claimsCheck(options, this.rules);
+    this.verifiedTokens = new VerifiedTokenCache(this.rules.clockToleranceSeconds);
     const { cacheMaxAgeMs = DEFAULT_CACHE_MAX_AGE_MS, cooldownMs = DEFAULT_COOLDOWN_MS, timeoutMs = DEFAULT_TIMEOUT_MS } = options.jwks ?? {};
     this.fetching = {
       cacheMaxAge: positiveInteger('cacheMaxAgeMs', cacheMaxAgeMs),
@@ -91,7 +102,7 @@ export class JwksVerifier {
     } catch {
       failStartup('jwt.jwksUri needs the "jose" package: npm install jose');
     }
-    this.keys = this.jose.createRemoteJWKSet(this.url, this.fetching);
+    this.keys = new JwksKeys(this.jose, this.url, this.fetching, this.algorithms, () => this.verifiedTokens.clear());
     try {
       await this.keys.reload();
     } catch (error) {
@@ -104,13 +115,36 @@ export class JwksVerifier {
     return this.rules.clockToleranceSeconds;
   }
 
-  async verify(token: string): Promise<WsJwtClaims> {
+  /**
+   * Claims synchronously when the token, or the key its header names, is known under the
+   * current key set; a promise when jose has to pick or fetch the key. Refusals decided
+   * before any key is needed are thrown.
+   */
+  verify(token: string): WsJwtClaims | Promise<WsJwtClaims> {
     // Before init, every token gets the same 503, whatever its shape.
-    if (!this.jose || !this.keys) throw new WsRefusal('unavailable');
-    assertCompactToken(token, this.rules.maxTokenLength);
+    if (!this.jose || !this.keys) return Promise.reject(new WsRefusal('unavailable'));
+    const now = Date.now();
+    const usable = this.keys.usable();
+    if (usable) {
+      const known = this.verifiedTokens.get(token, now);
+      if (known !== undefined) return known;
+    }
+    const parsed = parseAccessToken(token, this.rules.maxTokenLength);
+    const check = usable ? this.keys.checkFor(parsed.header) : undefined;
+    if (check === undefined) return this.verifyThroughJose(token, parsed);
+    if (!verifiesSignature(check, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');
+    const payload = payloadText(parsed);
+    const claims = this.checkClaims(parsePayload(payload), now);
+    this.verifiedTokens.set(token, payload, claims, now);
+    return claims;
+  }
+
+  private async verifyThroughJose(token: string, parsed: CompactToken): Promise<WsJwtClaims> {
+    const text = payloadText(parsed);
+    const generation = this.keys!.generation;
     let payload: unknown;
     try {
-      ({ payload } = await this.jose.jwtVerify(token, this.keys, {
+      ({ payload } = await this.jose!.jwtVerify(token, this.keys!.resolve, {
         algorithms: this.algorithms,
         issuer: this.options.issuer,
         audience: this.options.audience as string | string[] | undefined,
@@ -126,7 +160,17 @@ export class JwksVerifier {
       this.outage = false;
       this.logger.log('The JWKS is reachable again.');
     }
-    return checkedClaims(payload, this.rules.requireExpiration);
+    // The same rules as the synchronous path, on top of jose's: one token, one answer. jose
+    // admits an RSA signature short of its modulus (OpenSSL's PSS check does): the kept
+    // key's check, which does not, judges the signature too. The time is read again: a fetch
+    // may have taken seconds.
+    const kept = this.keys!.checkFor(parsed.header);
+    if (kept !== undefined && !verifiesSignature(kept, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');
+    const now = Date.now();
+    const claims = this.checkClaims(payload, now);
+    // Not when the key set changed meanwhile: the token may have been verified under a key now gone.
+    if (this.keys!.generation === generation && this.keys!.usable()) this.verifiedTokens.set(token, text, claims, now);
+    return claims;
   }
 
   /** One line when the outage starts, not one per refused handshake. */

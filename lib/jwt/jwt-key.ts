@@ -31,46 +31,6 @@ function pssAlgorithmsOf(key: KeyObject): readonly WsJwtAlgorithm[] {
   return [`PS${bits}` as WsJwtAlgorithm];
 }
 
-/**
- * The key as fast-jwt takes it: bytes for a secret, SPKI PEM for a public key (it reads the
- * PEM to tell which algorithms a key can verify, and knows no KeyObject). fast-jwt cannot read
- * an RSA-PSS SPKI, so such a key goes as the plain RSA key of the same modulus; what its
- * parameters restricted is kept by the algorithms pinned from them (pssAlgorithmsOf).
- */
-export function keyMaterial(key: KeyObject): Buffer | string {
-  if (key.type === 'secret') return key.export();
-  const plain = key.asymmetricKeyType === 'rsa-pss' ? plainRsaKeyOf(key) : key;
-  return plain.export({ type: 'spki', format: 'pem' }) as string;
-}
-
-function plainRsaKeyOf(key: KeyObject): KeyObject {
-  const rsa = createPublicKey({ key: subjectPublicKey(key.export({ type: 'spki', format: 'der' })), format: 'der', type: 'pkcs1' });
-  const [before, after] = [key.asymmetricKeyDetails, rsa.asymmetricKeyDetails];
-  if (before?.modulusLength !== after?.modulusLength || before?.publicExponent !== after?.publicExponent) throw new Error('RSA-PSS key conversion');
-  return rsa;
-}
-
-/** The BIT STRING of a DER SubjectPublicKeyInfo (RFC 5280 section 4.1.2.7): an RSAPublicKey for RSA-PSS. */
-function subjectPublicKey(spki: Buffer): Buffer {
-  let at = 0;
-  const next = () => {
-    const tag = spki[at++];
-    let length = spki[at++];
-    if (length & 0x80) {
-      const bytes = length & 0x7f;
-      length = 0;
-      for (let i = 0; i < bytes; i += 1) length = length * 256 + spki[at++];
-    }
-    return { tag, length };
-  };
-  next();
-  const algorithm = next();
-  at += algorithm.length;
-  const { tag, length } = next();
-  if (tag !== 0x03 || spki[at] !== 0) throw new Error('not a SubjectPublicKeyInfo');
-  return spki.subarray(at + 1, at + length);
-}
-
 export interface JwtKey {
   readonly key: KeyObject;
   readonly algorithms: WsJwtAlgorithm[];

@@ -1,20 +1,27 @@
-import { createVerifier } from 'fast-jwt';
-import type { WsAuthJwtOptions, WsJwtClaims } from '../ws-auth-options.interface.js';
+import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
-import { failStartup } from '../startup-checks.js';
-import { createJwtKey, keyMaterial } from './jwt-key.js';
-import { assertCompactToken, checkedClaims, tokenRulesOf, type TokenRules } from './token-shape.js';
-import { validityOf, VerifiedTokenCache } from './verified-token-cache.js';
+import { signatureCheck, type SignatureCheck } from './jws-signature.js';
+import { createJwtKey } from './jwt-key.js';
+import { claimsCheck, type ClaimsCheck } from './registered-claims.js';
+import { parseAccessToken, parsePayload, payloadText, tokenRulesOf, type CompactToken, type TokenRules } from './token-shape.js';
+import { VerifiedTokenCache } from './verified-token-cache.js';
+
+/** What a full verification yields: the claims, and the payload text they were parsed from. */
+export interface VerifiedPayload {
+  readonly claims: WsJwtClaims;
+  readonly payload: string;
+}
 
 /**
- * Verifies a compact JWT against a secret or public key with pinned options; every failure is
- * the same refusal. The signature and the registered claims are fast-jwt's to check; the
- * rules no JWT library applies alike (token shape, `crit`, `b64`, finite dates, the instant
- * `exp` ends) are checked here, before and after it, so a change of library changes none.
+ * Verifies a compact JWT against a secret or public key with pinned algorithms; every failure
+ * is the same refusal. Each segment is decoded once: the header for the shape rules, the
+ * signature for node:crypto, the payload only once the signature holds, and its text is
+ * what the cache keeps. A token seen before and still valid skips all of it.
  */
 export class JwtVerifier {
-  private readonly verifyToken: (token: string) => unknown;
   private readonly rules: TokenRules;
+  private readonly checks: ReadonlyMap<unknown, SignatureCheck>;
+  private readonly checkClaims: ClaimsCheck;
   /** Tokens this verifier admitted. Its key never changes, so neither do their signatures. */
   readonly verifiedTokens: VerifiedTokenCache;
 
@@ -22,25 +29,9 @@ export class JwtVerifier {
     const { key, algorithms } = createJwtKey(options);
     this.rules = tokenRulesOf(options);
     this.verifiedTokens = new VerifiedTokenCache(this.rules.clockToleranceSeconds, verifiedTokens);
-    try {
-      this.verifyToken = createVerifier({
-        key: keyMaterial(key),
-        algorithms,
-        // fast-jwt skips a falsy issuer or audience, as jsonwebtoken did.
-        allowedIss: options.issuer,
-        allowedAud: options.audience,
-        // Milliseconds in fast-jwt, seconds in jsonwebtoken and jose.
-        clockTolerance: this.rules.clockToleranceSeconds * 1000,
-        // fast-jwt checks iss and aud only when the token has them; jsonwebtoken and jose
-        // refuse a token without the claim it was told to check.
-        requiredClaims: [...(this.rules.requireExpiration ? ['exp'] : []), ...(options.issuer ? ['iss'] : []), ...(options.audience ? ['aud'] : [])],
-        // Its cache keys a SHA-2 of the token, stores refusals too (evicting good entries),
-        // and is not the one the time claims are compared against: ours is used instead.
-        cache: false,
-      }) as (token: string) => unknown;
-    } catch (error) {
-      failStartup(`jwt key or options refused by fast-jwt: ${(error as Error).message}`);
-    }
+    // Keyed by the pinned algorithms alone: a header naming any other finds no check.
+    this.checks = new Map(algorithms.map((alg: WsJwtAlgorithm) => [alg, signatureCheck(alg, key)]));
+    this.checkClaims = claimsCheck(options, this.rules);
   }
 
   /** Seconds past `exp` a token is still accepted, so the identity it yields must last as long. */
@@ -52,23 +43,25 @@ export class JwtVerifier {
     const now = Date.now();
     const known = this.verifiedTokens.get(token, now);
     if (known !== undefined) return known;
-    assertCompactToken(token, this.rules.maxTokenLength);
-    let payload: unknown;
-    try {
-      payload = this.verifyToken(token);
-    } catch {
-      throw new WsRefusal('invalid_credential');
-    }
-    const claims = checkedClaims(payload, this.rules.requireExpiration);
-    // fast-jwt admits a token up to and including the millisecond `exp` names; RFC 7519
-    // section 4.1.4 says the current time must be before it, as jsonwebtoken and jose hold.
-    const { notBefore, expiresAt } = validityOf(claims, this.rules.clockToleranceSeconds);
-    if (now < notBefore || now >= expiresAt) throw new WsRefusal('invalid_credential');
-    this.verifiedTokens.set(token, payloadText(token), claims, now);
+    const { claims, payload } = this.verifyToken(parseAccessToken(token, this.rules.maxTokenLength), now);
+    this.verifiedTokens.set(token, payload, claims, now);
     return claims;
   }
+
+  /** The signature and claims of a well-formed token the cache did not answer. */
+  private readonly verifyToken = (parsed: CompactToken, now = Date.now()): VerifiedPayload => {
+    const check = this.checks.get(parsed.header.alg);
+    if (check === undefined || !verifiesSignature(check, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');
+    const payload = payloadText(parsed);
+    return { claims: this.checkClaims(parsePayload(payload), now), payload };
+  };
 }
 
-function payloadText(token: string): string {
-  return Buffer.from(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.')), 'base64url').toString('utf8');
+/** A malformed key or signature makes node:crypto throw: that is a signature that does not hold. */
+export function verifiesSignature(check: SignatureCheck, signingInput: string, signature: string): boolean {
+  try {
+    return check(signingInput, Buffer.from(signature, 'base64url'));
+  } catch {
+    return false;
+  }
 }

@@ -1,6 +1,8 @@
+import { isUtf8 } from 'node:buffer';
 import type { WsAuthJwtOptions, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { failStartup } from '../startup-checks.js';
+import { isTopicTokenType } from './token-types.js';
 
 const DEFAULT_MAX_TOKEN_LENGTH = 8192;
 // Three base64url segments; anything else is refused before a JWT library parses it.
@@ -29,17 +31,77 @@ export function tokenRulesOf(options: WsAuthJwtOptions): TokenRules {
   return { maxTokenLength, clockToleranceSeconds, requireExpiration: requireExpiration !== false };
 }
 
+/** A compact JWS whose shape and protected header passed: what a verifier needs, each decoded once. */
+export interface CompactToken {
+  readonly header: JoseHeader;
+  /** The first two segments exactly as sent: what the signature covers. */
+  readonly signingInput: string;
+  /** The payload segment, still base64url: decoded only once the signature holds. */
+  readonly payload: string;
+  readonly signature: string;
+}
+
+/** The protected header's members this library reads; the rest are ignored. */
+export interface JoseHeader {
+  readonly alg?: unknown;
+  readonly kid?: unknown;
+  readonly typ?: unknown;
+}
+
 /**
  * Refuses what is too long, not a compact JWS, or signed under a header this library cannot
- * honour, before any JWT library parses it. The header is the only segment decoded here; the
- * payload is left to the verifier, so a handshake pays for one small extra JSON.parse.
+ * honour, before any signature work. The header is the only segment decoded here.
  */
-export function assertCompactToken(token: string, maxLength: number): void {
+export function parseCompactToken(token: string, maxLength: number): CompactToken {
   if (token.length > maxLength || !COMPACT_JWS.test(token)) throw new WsRefusal('invalid_credential');
   const first = token.indexOf('.');
   const last = token.lastIndexOf('.');
   if (!isCanonical(token, first) || !isCanonical(token, last) || !isCanonical(token, token.length)) throw new WsRefusal('invalid_credential');
-  assertUnderstoodHeader(token.slice(0, first));
+  return {
+    header: understoodHeader(token.slice(0, first)),
+    signingInput: token.slice(0, last),
+    payload: token.slice(first + 1, last),
+    signature: token.slice(last + 1),
+  };
+}
+
+/** parseCompactToken without the parts: the shape and header rules alone. */
+export function assertCompactToken(token: string, maxLength: number): void {
+  parseCompactToken(token, maxLength);
+}
+
+/**
+ * parseCompactToken for an access token. A topic token is signed by the same keys, so its
+ * explicit `typ` (RFC 8725 section 3.11) is all that keeps it from opening a connection.
+ */
+export function parseAccessToken(token: string, maxLength: number): CompactToken {
+  const parsed = parseCompactToken(token, maxLength);
+  if (isTopicTokenType(parsed.header.typ)) throw new WsRefusal('invalid_credential');
+  return parsed;
+}
+
+/** The payload segment's JSON text. COMPACT_JWS admitted only base64url characters. */
+export function payloadText(parsed: CompactToken): string {
+  return utf8Text(Buffer.from(parsed.payload, 'base64url'));
+}
+
+/**
+ * RFC 7519 section 7.2 (steps 8 and 10): the header and the claims are UTF-8. Decoding
+ * anything else would swap the bad bytes for U+FFFD, so two different tokens could name the
+ * same subject; jose refuses them, and so does this.
+ */
+function utf8Text(bytes: Buffer): string {
+  if (!isUtf8(bytes)) throw new WsRefusal('invalid_credential');
+  return bytes.toString('utf8');
+}
+
+/** The payload parsed: anything JSON, which checkedClaims then narrows to claims. */
+export function parsePayload(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new WsRefusal('invalid_credential');
+  }
 }
 
 /**
@@ -84,10 +146,25 @@ function isNumericDate(value: unknown): boolean {
   return typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= MAX_NUMERIC_DATE;
 }
 
-function assertUnderstoodHeader(segment: string): void {
+// An issuer signs every token under one or a few headers: the same segment, decoded and
+// checked again on every handshake. The few last seen are kept (frozen, as callers share
+// them); a stream of varied headers only empties the set, it never grows past the bound.
+const KNOWN_HEADERS = 16;
+const knownHeaders = new Map<string, JoseHeader>();
+
+function understoodHeader(segment: string): JoseHeader {
+  const known = knownHeaders.get(segment);
+  if (known !== undefined) return known;
+  const header = Object.freeze(decodedHeader(segment));
+  if (knownHeaders.size >= KNOWN_HEADERS) knownHeaders.clear();
+  knownHeaders.set(segment, header);
+  return header;
+}
+
+function decodedHeader(segment: string): JoseHeader {
   let header: unknown;
   try {
-    header = JSON.parse(Buffer.from(segment, 'base64url').toString('utf8'));
+    header = JSON.parse(utf8Text(Buffer.from(segment, 'base64url')));
   } catch {
     throw new WsRefusal('invalid_credential');
   }
@@ -100,4 +177,5 @@ function assertUnderstoodHeader(segment: string): void {
   // the signature would cover bytes the signer never meant as claims.
   const { b64 } = header as { b64?: unknown };
   if (b64 !== undefined && b64 !== true) throw new WsRefusal('invalid_credential');
+  return header as JoseHeader;
 }

@@ -12,7 +12,7 @@ export interface TokenVerifier {
   init?(): Promise<void>;
 }
 
-/** A JWKS when `jwksUri` is set (through jose); otherwise the secret or public key (through fast-jwt). */
+/** A JWKS when `jwksUri` is set (jose fetches and picks keys); otherwise the secret or public key. Both check signatures with node:crypto. */
 export function createTokenVerifier(options: WsAuthJwtOptions): TokenVerifier {
   return options.jwksUri !== undefined ? new JwksVerifier(options) : new JwtVerifier(options);
 }

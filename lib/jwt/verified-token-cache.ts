@@ -6,7 +6,20 @@ export const DEFAULT_VERIFIED_TOKENS = 10_000;
 // least recently used go too.
 export const DEFAULT_VERIFIED_CHARACTERS = 8 * 1024 * 1024;
 
+// Entries are found by the token's last characters (its signature's, the part that differs
+// between any two tokens) and then compared whole: a miss, the usual case under fresh tokens,
+// hashes 43 characters instead of the whole token, which the profile showed as the cost of
+// every lookup. Two tokens sharing the tail take turns in one slot; neither is ever mistaken
+// for the other.
+const KEY_CHARACTERS = 43;
+
+function keyOf(token: string): string {
+  return token.length > KEY_CHARACTERS ? token.slice(-KEY_CHARACTERS) : token;
+}
+
 interface VerifiedToken {
+  /** The exact token text: a hit is a whole-token match, never a tail's. */
+  readonly token: string;
   /** The payload's exact JSON text: every hit parses its own copy, so no caller shares claims. */
   readonly payload: string;
   /** Epoch ms from which the token is valid (`nbf` - tolerance), or -Infinity. */
@@ -26,7 +39,7 @@ export function validityOf(claims: WsJwtClaims, clockToleranceSeconds: number): 
 }
 
 /**
- * Tokens that passed every check of a verifier, keyed by the exact token text, so a client
+ * Tokens that passed every check of a verifier, matched by the exact token text, so a client
  * that reconnects with the same token skips the signature check. An entry never outlives its
  * token (`exp` + tolerance), the time claims are compared again on every hit (a wall clock can
  * step back), and failures are never stored.
@@ -64,16 +77,19 @@ export class VerifiedTokenCache {
 
   /** The claims of a token verified before and still valid at `now`, or undefined. */
   get(token: string, now = Date.now()): WsJwtClaims | undefined {
-    let entry = this.young.get(token);
+    const key = keyOf(token);
+    let entry = this.young.get(key);
     if (entry === undefined) {
-      entry = this.old.get(token);
-      if (entry === undefined) return undefined;
-      this.old.delete(token);
+      entry = this.old.get(key);
+      if (entry === undefined || entry.token !== token) return undefined;
+      this.old.delete(key);
       if (now < entry.notBefore || now >= entry.expiresAt) return undefined;
       // Still in use: it moves to the young generation and outlives the next turnover.
-      this.admit(token, entry);
+      this.admit(key, entry);
+    } else if (entry.token !== token) {
+      return undefined;
     } else if (now < entry.notBefore || now >= entry.expiresAt) {
-      this.young.delete(token);
+      this.young.delete(key);
       this.youngCharacters -= token.length + entry.payload.length;
       return undefined;
     }
@@ -89,9 +105,16 @@ export class VerifiedTokenCache {
     if (this.entriesPerGeneration === 0 || token.length + payload.length > this.charactersPerGeneration) return;
     const { notBefore, expiresAt } = validityOf(claims, this.clockToleranceSeconds);
     if (now < notBefore || now >= expiresAt) return;
-    if (this.young.has(token)) return;
-    this.old.delete(token);
-    this.admit(token, { payload, notBefore, expiresAt });
+    const key = keyOf(token);
+    const young = this.young.get(key);
+    if (young?.token === token) return;
+    if (young !== undefined) {
+      // Another token with the same tail: this one takes the slot.
+      this.young.delete(key);
+      this.youngCharacters -= young.token.length + young.payload.length;
+    }
+    this.old.delete(key);
+    this.admit(key, { token, payload, notBefore, expiresAt });
   }
 
   /** Forgets every token: to be called whenever the keys that verified them change. */
@@ -101,14 +124,14 @@ export class VerifiedTokenCache {
     this.youngCharacters = 0;
   }
 
-  private admit(token: string, entry: VerifiedToken): void {
-    const length = token.length + entry.payload.length;
+  private admit(key: string, entry: VerifiedToken): void {
+    const length = entry.token.length + entry.payload.length;
     if (this.young.size >= this.entriesPerGeneration || this.youngCharacters + length > this.charactersPerGeneration) {
       this.old = this.young;
       this.young = new Map();
       this.youngCharacters = 0;
     }
-    this.young.set(token, entry);
+    this.young.set(key, entry);
     this.youngCharacters += length;
   }
 }

@@ -18,7 +18,7 @@ function assertReason(response: RawResponse, reason: string, what: string) {
   assert.equal(JSON.parse(response.body).reason, reason, what);
 }
 
-describe('the fast-jwt verifier and its cache over real upgrades', () => {
+describe('the static-key verifier and its cache over real upgrades', () => {
   let app: TestApp;
   let pinned: TestApp;
   let rsaApp: TestApp;
@@ -94,7 +94,7 @@ function cpuMicros(calls: number, run: (i: number) => unknown): number {
 }
 
 describe('per-verification CPU, measured and reported, never asserted', () => {
-  it('compares JwtService (jsonwebtoken) with the fast-jwt verifier, fresh and cached', (t) => {
+  it('compares JwtService (jsonwebtoken) with the verifier, fresh and cached', (t) => {
     const rows: string[] = [];
     for (const [alg, count, signingKey, options] of [
       ['HS256', 4000, TEST_SECRET, { secret: TEST_SECRET }],
@@ -110,7 +110,7 @@ describe('per-verification CPU, measured and reported, never asserted', () => {
       const old = cpuMicros(count, (i) => jwtService.verify(tokens[i]));
       const now = cpuMicros(count, (i) => fresh.verify(tokens[i]));
       const hit = cpuMicros(count, (i) => cached.verify(tokens[i]));
-      rows.push(`${alg}: JwtService ${old.toFixed(1)} us, fast-jwt verifier ${now.toFixed(1)} us (${(old / now).toFixed(2)}x), cache hit ${hit.toFixed(1)} us`);
+      rows.push(`${alg}: JwtService ${old.toFixed(1)} us, verifier ${now.toFixed(1)} us (${(old / now).toFixed(2)}x), cache hit ${hit.toFixed(1)} us`);
     }
     for (const row of rows) t.diagnostic(row);
   });

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
 import { JwksVerifier } from '../../lib/jwt/jwks-verifier.js';
 import { createTokenVerifier } from '../../lib/jwt/token-verifier.js';
 import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
 import type { WsAuthJwtOptions } from '../../lib/index.js';
+import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 
 const JWKS = 'https://id.example.test/.well-known/jwks.json';
 
@@ -45,6 +47,60 @@ describe('JwksVerifier options', () => {
   });
 
   it('refuses every token with 503 before init, never accepting', async () => {
-    await assert.rejects(new JwksVerifier({ jwksUri: JWKS }).verify('a.b.c'), { reason: 'unavailable' });
+    await assert.rejects(async () => new JwksVerifier({ jwksUri: JWKS }).verify('a.b.c'), { reason: 'unavailable' });
+  });
+});
+
+describe('JwksVerifier: keys jose picked, kept for synchronous checks', () => {
+  const idp = new JwksServer();
+  const first = generateSigningKey('RS256');
+  const second = generateSigningKey('ES256');
+  const claims = { iss: 'https://idp.example.test', aud: 'chat' };
+  // A short cache age, so a rotation is seen after a bounded wait.
+  const cacheMaxAgeMs = 40;
+  let verifier: JwksVerifier;
+  before(async () => {
+    idp.keys = [first, second];
+    await idp.start();
+    verifier = new JwksVerifier({
+      jwksUri: idp.url,
+      issuer: claims.iss,
+      audience: claims.aud,
+      algorithms: ['RS256', 'ES256'],
+      jwks: { cacheMaxAgeMs, cooldownMs: 1 },
+    });
+    await verifier.init();
+  });
+  after(() => idp.stop());
+
+  const refused = { reason: 'invalid_credential' };
+  const expired = () => sleep(cacheMaxAgeMs + 10);
+
+  it('verifies through jose once per kid, then synchronously, and refuses a bad signature under a kept key', async () => {
+    for (const key of [first, second]) {
+      const viaJose = verifier.verify(await signWith(key, claims));
+      assert.ok(viaJose instanceof Promise);
+      assert.equal((await viaJose).username, 'alice');
+      const kept = verifier.verify(await signWith(key, { ...claims, jti: 'another' }));
+      assert.equal(kept instanceof Promise ? 'promise' : kept.username, 'alice');
+      const forged = (await signWith(key, claims, {}, { expiresIn: '6m' })).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'));
+      await assert.rejects(async () => verifier.verify(forged), refused);
+      await assert.rejects(async () => verifier.verify(await signWith(key, { ...claims, aud: 'billing' })), refused);
+    }
+  });
+
+  it('a key the provider removed verifies nothing once the set is fetched again, cached tokens included', async () => {
+    await expired();
+    idp.keys = [first, second];
+    const token = await signWith(first, claims);
+    assert.equal((await verifier.verify(token)).username, 'alice');
+    assert.equal((await verifier.verify(token)).username, 'alice');
+    idp.keys = [second];
+    await expired();
+    await assert.rejects(async () => verifier.verify(token), refused);
+    // Another token learns the new set through jose; the removed key's tokens stay refused.
+    assert.equal((await verifier.verify(await signWith(second, claims))).username, 'alice');
+    await assert.rejects(async () => verifier.verify(token), refused);
+    await assert.rejects(async () => verifier.verify(await signWith(first, { ...claims, jti: 'later' })), refused);
   });
 });

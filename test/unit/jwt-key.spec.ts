@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { sign as signWithKey } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, sign as signWithKey } from 'node:crypto';
 import { describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { createJwtKey } from '../../lib/jwt/jwt-key.js';
+import { signatureCheck } from '../../lib/jwt/jws-signature.js';
 import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
 import { WsRefusal } from '../../lib/refusals/ws-refusal.js';
 import type { WsAuthJwtOptions } from '../../lib/ws-auth-options.interface.js';
@@ -230,3 +231,26 @@ describe('JwtVerifier', () => {
 function b64url(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
+
+describe('signatureCheck: HMAC from precomputed pads', () => {
+  it('agrees with createHmac for HS256/384/512, keys shorter, as long as and longer than the block', () => {
+    for (const alg of ['HS256', 'HS384', 'HS512'] as const) {
+      for (const keyLength of [1, 32, 63, 64, 65, 127, 128, 129, 300]) {
+        const secret = randomBytes(keyLength);
+        const check = signatureCheck(alg, createSecretKey(secret));
+        for (const inputLength of [1, 40, 200]) {
+          const input = `${randomBytes(inputLength).toString('base64url')}.${randomBytes(inputLength).toString('base64url')}`;
+          const mac = createHmac(`sha${alg.slice(2)}`, secret)
+            .update(input)
+            .digest();
+          assert.equal(check(input, mac), true, `${alg}, ${keyLength}-byte key`);
+          const wrong = Buffer.from(mac);
+          wrong[wrong.length - 1] ^= 1;
+          assert.equal(check(input, wrong), false);
+          assert.equal(check(input, mac.subarray(1)), false);
+          assert.equal(check(`${input}x`, mac), false);
+        }
+      }
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { createSign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { JwksVerifier } from '../../lib/jwt/jwks-verifier.js';
 import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
-import { assertCompactToken, checkedClaims, tokenRulesOf } from '../../lib/jwt/token-shape.js';
+import { assertCompactToken, checkedClaims, parseAccessToken, tokenRulesOf } from '../../lib/jwt/token-shape.js';
 import { hmacSignedToken } from '../support/forged-tokens.js';
 import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 import { nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
@@ -48,6 +48,44 @@ describe('assertCompactToken: the protected header', () => {
   it('refuses before decoding anything when the token is too long or not three segments', () => {
     assert.throws(() => assertCompactToken(signToken(), 10), refused);
     assert.throws(() => assertCompactToken('a.b', 8192), refused);
+  });
+});
+
+describe('parseAccessToken: a topic token is no access token (RFC 8725 section 3.11)', () => {
+  const topicTypes = ['topic+jwt', 'TOPIC+JWT', 'application/topic+jwt', 'Application/Topic+JWT'];
+
+  it('refuses a header typ naming a topic token, in any spelling RFC 7515 section 4.1.9 allows', () => {
+    for (const typ of topicTypes) {
+      assert.throws(() => parseAccessToken(signed(JSON.stringify({ alg: 'HS256', typ }), livePayload()), 8192), refused, typ);
+    }
+  });
+
+  it('passes other types, and none at all', () => {
+    for (const header of [HS256, '{"alg":"HS256"}', '{"alg":"HS256","typ":"at+jwt"}', '{"alg":"HS256","typ":"topic"}', '{"alg":"HS256","typ":["topic+jwt"]}']) {
+      assert.equal(parseAccessToken(signed(header, livePayload()), 8192).header.alg, 'HS256', header);
+    }
+  });
+
+  it('is refused by the static-key verifier though signed with its key, and never reaches the signature check', () => {
+    const verifier = new JwtVerifier({ secret: TEST_SECRET });
+    const internals = verifier as unknown as { verifyToken: (parsed: unknown) => unknown };
+    const original = internals.verifyToken;
+    let signatureChecks = 0;
+    internals.verifyToken = (parsed) => {
+      signatureChecks += 1;
+      return original(parsed);
+    };
+    for (const typ of topicTypes) {
+      const token = signed(JSON.stringify({ alg: 'HS256', typ }), livePayload());
+      assert.throws(
+        () => verifier.verify(token),
+        (error: unknown) =>
+          (error as { reason?: string }).reason === 'invalid_credential' && !`${(error as Error).message}${(error as Error).stack}`.includes(token),
+        typ,
+      );
+    }
+    assert.equal(signatureChecks, 0);
+    assert.equal(verifier.verify(signed(HS256, livePayload())).username, 'alice');
   });
 });
 
@@ -124,6 +162,13 @@ describe('verifiers over the same checks', () => {
     it('refuses crit (jose refuses it too: kept as a guard)', async () => {
       await assert.rejects(async () => jwks.verify(rsSigned({ crit: ['exp'] }, payload())), refused);
       await assert.rejects(async () => jwks.verify(rsSigned({ crit: [] }, payload())), refused);
+    });
+
+    it('refuses a topic token signed by the provider (typ topic+jwt)', async () => {
+      for (const typ of ['topic+jwt', 'application/TOPIC+jwt']) {
+        await assert.rejects(async () => jwks.verify(rsSigned({ typ }, payload())), refused, typ);
+      }
+      assert.equal((await jwks.verify(rsSigned({ typ: 'at+jwt' }, payload()))).username, 'alice');
     });
 
     it('refuses exp 1e309, which jose takes for a number that is never reached', async () => {
