@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
+import { ModulesContainer } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { WebSocket, WebSocketServer } from 'ws';
 import type { WsAuthGatewayOptions } from '../ws-auth-options.interface.js';
@@ -23,6 +24,8 @@ import { relayException } from './exception-relay.js';
 import { bindMessageHandlersWithoutRxjs, type MessageDispatchHost } from './message-dispatch.js';
 import { websocketsMajorVersion } from './nest-websockets-version.js';
 import { gatewayLabel } from '../telemetry/gateway-telemetry.js';
+import { ConnectionRequirements } from '../authorization/connection-requirements.js';
+import { gatewaysOfServer } from '../authorization/gateways-of-server.js';
 
 type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
@@ -74,6 +77,12 @@ export class WsAuthAdapter extends WsAdapter {
       throw new Error('WsAuthAdapter: "verifyClient" is owned by WsAuthAdapter; use wsAuth.authenticate instead.');
     }
     const authenticator = this.services().config.authenticatorFor(wsAuth, gatewayLabel(port, gatewayOptions.path));
+    // Nest names no gateway class here: the classes are those it serves on (port, path).
+    const requirements = ConnectionRequirements.of(
+      gatewaysOfServer(this.app.get(ModulesContainer, { strict: false }), port, gatewayOptions.path),
+      authenticator.settings.verifyTimeoutMs,
+    );
+    authenticator.requirements = requirements;
     const server: WebSocketServer = super.create(port, {
       // ws alone accepts 100 MiB messages; a gateway's own maxPayload still wins.
       maxPayload: authenticator.settings.maxPayload,
@@ -83,7 +92,7 @@ export class WsAuthAdapter extends WsAdapter {
       // tick lets an auth close take effect before the next frame is dispatched.
       allowSynchronousEvents: false,
       ...gatewayOptions,
-      verifyClient: (info: VerifyInfo, done: VerifyCallback) => this.verify(authenticator, info, done),
+      verifyClient: (info: VerifyInfo, done: VerifyCallback) => this.verify(authenticator, requirements, info, done),
       handleProtocols: withoutCredentials(gatewayOptions.handleProtocols),
     });
     this.gateways.set(server, authenticator);
@@ -140,7 +149,7 @@ export class WsAuthAdapter extends WsAdapter {
     return this.resolved;
   }
 
-  private verify(authenticator: HandshakeAuthenticator, info: VerifyInfo, done: VerifyCallback): void {
+  private verify(authenticator: HandshakeAuthenticator, requirements: ConnectionRequirements | undefined, info: VerifyInfo, done: VerifyCallback): void {
     const started = authenticator.settings.telemetry.upgradeStarted();
     let identity: MaybePromise<WsIdentity | undefined>;
     try {
@@ -148,7 +157,7 @@ export class WsAuthAdapter extends WsAdapter {
     } catch (error) {
       return this.refuse(authenticator, info.req, done, error, started);
     }
-    if (!isPromiseLike(identity)) return this.admit(authenticator, info.req, done, identity, started);
+    if (!isPromiseLike(identity)) return this.authorize(authenticator, requirements, info.req, done, identity, started);
     identity.then(
       (resolved) => {
         // A revocation may have landed while a store, a key server or validate() was awaited.
@@ -157,9 +166,44 @@ export class WsAuthAdapter extends WsAdapter {
         } catch (error) {
           return this.refuse(authenticator, info.req, done, error, started);
         }
-        this.admit(authenticator, info.req, done, resolved, started);
+        this.authorize(authenticator, requirements, info.req, done, resolved, started);
       },
       (error: unknown) => this.refuse(authenticator, info.req, done, error, started),
+    );
+  }
+
+  /**
+   * The gateway classes' own requirements (class `@Roles`, `@UseConnectionGuards`), judged
+   * before a socket exists. An in-band upgrade has no identity yet: its requirements are
+   * judged once it authenticates (onInBandAuthenticated).
+   */
+  private authorize(
+    authenticator: HandshakeAuthenticator,
+    requirements: ConnectionRequirements | undefined,
+    request: IncomingMessage,
+    done: VerifyCallback,
+    identity: WsIdentity | undefined,
+    started: number,
+  ): void {
+    if (!requirements || !identity) return this.admit(authenticator, request, done, identity, started);
+    let verdict: MaybePromise<void>;
+    try {
+      verdict = requirements.check(request, identity);
+    } catch (error) {
+      return this.refuse(authenticator, request, done, error, started);
+    }
+    if (!isPromiseLike(verdict)) return this.admit(authenticator, request, done, identity, started);
+    verdict.then(
+      () => {
+        // Guards that waited (a store, a service) leave room for a revocation too.
+        try {
+          this.services().config.revocations.assertNotRevoked(identity);
+        } catch (error) {
+          return this.refuse(authenticator, request, done, error, started);
+        }
+        this.admit(authenticator, request, done, identity, started);
+      },
+      (error: unknown) => this.refuse(authenticator, request, done, error, started),
     );
   }
 
@@ -222,11 +266,34 @@ export class WsAuthAdapter extends WsAdapter {
     // Verification was asynchronous: a revocation may have landed meanwhile.
     if (this.services().config.revocations.coversIdentity(identity))
       return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings, undefined, auth.request.socket);
+    const { requirements } = auth.authenticator;
+    if (!requirements) return this.connectInBand(auth, identity);
+    // The socket exists, but Nest has not heard of it: a refusal closes it before
+    // handleConnection or any handler runs, with the close code of the refusal.
+    const refuse = (error: unknown) =>
+      closeWith(auth.socket, toRefusal(error, 'in-band authorization'), auth.authenticator.settings, undefined, auth.request.socket);
+    let verdict: MaybePromise<void>;
+    try {
+      verdict = requirements.check(auth.request, identity);
+    } catch (error) {
+      return refuse(error);
+    }
+    if (!isPromiseLike(verdict)) return this.connectInBand(auth, identity);
+    verdict.then(() => {
+      // The peer may have left, or been revoked, while the guards waited.
+      if (auth.socket.readyState !== 1) return;
+      if (this.services().config.revocations.coversIdentity(identity))
+        return closeWith(auth.socket, 'credential_revoked', auth.authenticator.settings, undefined, auth.request.socket);
+      this.connectInBand(auth, identity);
+    }, refuse);
+  };
+
+  private connectInBand(auth: InBandAuthentication, identity: WsIdentity): void {
     auth.authenticator.settings.telemetry.authenticated(identity, auth.request.socket);
     this.services().connections.track(auth.socket, identity, auth.request, auth.authenticator);
     sendEvent(auth.socket, 'authenticated', { expiresAt: identity.expiresAt ?? null });
     auth.deferred?.();
-  };
+  }
 
   /**
    * `authenticate` on an authenticated socket: same subject, same kind of credential, fresh
@@ -245,6 +312,8 @@ export class WsAuthAdapter extends WsAdapter {
     if (!isFromToken(session.identity)) return refuse('credential_kind_changed');
     const token = (data as { token?: unknown } | null | undefined)?.token;
     if (typeof token !== 'string') return refuse('invalid_credential');
+    const { revalidation } = this.services().connections;
+    const rechecks = revalidation.requestsOf(session);
     let identity: WsIdentity;
     try {
       // The session keeps the request whenever validate() needs it again.
@@ -261,6 +330,9 @@ export class WsAuthAdapter extends WsAdapter {
     session.replace(identity);
     telemetry.refreshed(subject, session.peer);
     sendEvent(client, 'authenticated', { expiresAt: identity.expiresAt ?? null });
+    // validate() ran for this token before a re-check asked meanwhile (a demotion) was
+    // decided, and the re-check's answer was dropped as stale: judge the new identity again.
+    if (revalidation.requestsOf(session) !== rechecks) void revalidation.recheck(session);
   }
 
   private logRefusal(refusal: WsRefusal, request: IncomingMessage): void {

@@ -1,4 +1,5 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
+import { getWsConnectionAttempt } from '../authorization/connection-context.js';
 import { getWsIdentity } from '../identity/identity-store.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { WsAuthException } from '../refusals/ws-auth.exception.js';
@@ -6,7 +7,8 @@ import { WsAuthException } from '../refusals/ws-auth.exception.js';
 /**
  * Requires an authenticated, unexpired connection. Only WebSocket contexts are judged, so on
  * Nest 12 the guard can be registered globally next to HTTP guards (Nest 11 never runs global
- * guards for gateways; WsAdapterCheck refuses that setup at startup).
+ * guards for gateways; WsAdapterCheck refuses that setup at startup). Declared with
+ * `@UseConnectionGuards()`, it also judges the upgrade, by the identity being admitted.
  */
 const OPEN = 1;
 
@@ -19,12 +21,14 @@ export class WsAuthGuard implements CanActivate {
   }
 
   protected getIdentity(context: ExecutionContext): WsIdentity | undefined {
-    return getWsIdentity(context.switchToWs().getClient());
+    return getWsConnectionAttempt(context)?.identity ?? getWsIdentity(context.switchToWs().getClient());
   }
 
   protected requireIdentity(context: ExecutionContext): WsIdentity {
     // A socket closing for whatever reason serves no more requests, even one already queued.
-    if ((context.switchToWs().getClient() as { readyState?: number }).readyState !== OPEN) throw new WsAuthException('missing_credential');
+    // At the upgrade no socket exists yet: the attempt's identity is what is judged.
+    const socket = context.switchToWs().getClient() as { readyState?: number };
+    if (!getWsConnectionAttempt(context) && socket.readyState !== OPEN) throw new WsAuthException('missing_credential');
     const identity = this.getIdentity(context);
     if (!identity) throw new WsAuthException('missing_credential');
     // A socket may outlive its token; a late message must not ride an expired identity.

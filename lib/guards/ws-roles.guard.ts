@@ -1,10 +1,17 @@
 import { Injectable, Logger, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { getWsConnectionAttempt } from '../authorization/connection-context.js';
 import { WS_ROLES_KEY } from '../ws-auth.constants.js';
 import { WsAuthException } from '../refusals/ws-auth.exception.js';
 import { WsAuthGuard } from './ws-auth.guard.js';
 
-/** Requires an authenticated connection holding one of the `@Roles()` of the handler or class. */
+/**
+ * Requires an authenticated connection holding one of the `@Roles()` of the handler or class.
+ * A handler's list overrides its class's per message (getAllAndOverride), so it may be
+ * narrower or different; but the class's list is also checked at the upgrade (always, by the
+ * adapter, and here when declared with `@UseConnectionGuards()`), so a handler's roles can no
+ * longer admit someone the class refuses: that user never gets a socket on the gateway.
+ */
 @Injectable()
 export class WsRolesGuard extends WsAuthGuard {
   // Decorator metadata never changes at run time, so it is read once per handler, not per
@@ -20,7 +27,10 @@ export class WsRolesGuard extends WsAuthGuard {
   override canActivate(context: ExecutionContext): boolean {
     if (context.getType() !== 'ws') return true;
     const identity = this.requireIdentity(context);
-    const required = this.rolesOf(context.getClass(), context.getHandler());
+    const gateway = context.getClass();
+    // At the upgrade no handler is being called: only the class's own list applies, read as
+    // the pair (class, class) so it is cached like a handler's.
+    const required = this.rolesOf(gateway, getWsConnectionAttempt(context) ? gateway : context.getHandler());
     if (required.length === 0) return true;
     if (required.some((role) => identity.roles.includes(role))) return true;
     throw new WsAuthException('forbidden');

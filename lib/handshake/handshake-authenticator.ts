@@ -13,6 +13,7 @@ import { andThen, type MaybePromise } from './maybe-promise.js';
 import type { OriginPolicy } from './origin-policy.js';
 import type { GatewayTelemetry } from '../telemetry/gateway-telemetry.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
+import type { ConnectionRequirements } from '../authorization/connection-requirements.js';
 
 export interface HandshakeSettings {
   /** `in-band`: the upgrade checks Host and Origin only; the client sends `authenticate`. */
@@ -65,6 +66,12 @@ export function isFromToken(identity: WsIdentity): boolean {
  * by the caller).
  */
 export class HandshakeAuthenticator {
+  /**
+   * @internal What the gateway classes of this authenticator's server require of a connection
+   * (class `@Roles`, `@UseConnectionGuards`), set once by the adapter when it creates the server.
+   */
+  requirements?: ConnectionRequirements;
+
   constructor(readonly settings: HandshakeSettings) {}
 
   /** Throws or rejects with a refusal; only asynchronous work is bounded by the deadline. */
