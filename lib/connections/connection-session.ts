@@ -5,8 +5,11 @@ import { attachIdentity } from '../identity/identity-store.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
 import type { Peer } from '../telemetry/gateway-telemetry.js';
 import { closeWith, sendEvent } from './close-with.js';
+import { isPromiseLike, type MaybePromise } from '../handshake/maybe-promise.js';
+import { toRefusal } from '../refusals/to-refusal.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Expiring, ExpiryScheduler } from './expiry-scheduler.js';
+import type { IdentityChanges } from './identity-changes.js';
 import { bindSession, sessionOf, unbindSession } from './session-of.js';
 
 export { sessionOf };
@@ -29,6 +32,7 @@ export class ConnectionSession implements Expiring {
     readonly authenticator: HandshakeAuthenticator,
     private readonly registry: ConnectionRegistry,
     private readonly scheduler: ExpiryScheduler,
+    private readonly changes?: IdentityChanges,
   ) {}
 
   get identity(): WsIdentity {
@@ -47,10 +51,48 @@ export class ConnectionSession implements Expiring {
 
   /** A refresh: same subject, new claims, roles and expiry. */
   replace(identity: WsIdentity): void {
+    const previous = this.current;
     this.current = identity;
     attachIdentity(this.socket, identity);
     this.warned = false;
     this.schedule();
+    this.changed(identity, previous);
+  }
+
+  /**
+   * A re-check: same credential, so the same expiry; a new user or roles. The expiry warning
+   * already sent is not sent again, and the schedule stays as it is.
+   */
+  revise(identity: WsIdentity): void {
+    const previous = this.current;
+    this.current = identity;
+    attachIdentity(this.socket, identity);
+    this.changed(identity, previous);
+  }
+
+  /**
+   * What the gateway requires of a connection (class `@Roles`, connection guards) held for the
+   * identity it opened with: judged again for the new one, or a demoted admin would keep a
+   * socket on a gateway only admins may open, and a refresh to another tenant's token would
+   * keep one the upgrade would refuse. A refusal closes with its close code (4403).
+   */
+  private changed(identity: WsIdentity, previous: WsIdentity): void {
+    const { requirements } = this.authenticator;
+    if (requirements) {
+      let verdict: MaybePromise<void>;
+      try {
+        verdict = requirements.check(this.request!, identity);
+      } catch (error) {
+        return this.close(toRefusal(error, 'connection guards'));
+      }
+      if (isPromiseLike(verdict)) {
+        verdict.then(undefined, (error: unknown) => {
+          // A later identity is judged by its own check.
+          if (sessionOf(this.socket) === this && this.current === identity) this.close(toRefusal(error, 'connection guards'));
+        });
+      }
+    }
+    this.changes?.notify(this.socket, identity, previous);
   }
 
   /** Idempotent: runs when the server closes for an auth reason, and again at 'close'. */

@@ -1,5 +1,12 @@
 import { Logger } from '@nestjs/common';
-import { disconnectReason, WsConnectionBus, type WsDisconnectCommand, type WsDisconnectListener } from './ws-connection-bus.js';
+import {
+  disconnectReason,
+  WsConnectionBus,
+  type WsDisconnectCommand,
+  type WsDisconnectListener,
+  type WsRevalidateCommand,
+  type WsRevalidateListener,
+} from './ws-connection-bus.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
 import { createRedisClient, redisErrorName, withRedisDeadline } from '../redis/redis-client.js';
 
@@ -48,6 +55,7 @@ export class RedisConnectionBus extends WsConnectionBus {
   // never one per reconnection attempt.
   private readonly failing = new Set<Role>();
   private closed = false;
+  private revalidateListener?: WsRevalidateListener;
 
   constructor(private readonly options: RedisConnectionBusOptions) {
     super();
@@ -66,15 +74,36 @@ export class RedisConnectionBus extends WsConnectionBus {
     }
   }
 
+  /**
+   * On the disconnect channel, in a shape without `subject`: an instance still running a
+   * version that knows only disconnects drops it as malformed instead of closing the
+   * subject's sockets.
+   */
+  override async publishRevalidate(command: WsRevalidateCommand): Promise<void> {
+    const message = JSON.stringify({ revalidate: command.subject, origin: command.origin });
+    try {
+      await withRedisDeadline(this.send(message), PUBLISH_WAIT_MS);
+    } catch (error) {
+      authMetrics.dependencyFailure('connection_bus');
+      throw new Error(`RedisConnectionBus: the re-check was not published (${redisErrorName(error)}).`, { cause: error });
+    }
+  }
+
+  /** Heard through the subscription `subscribe()` opens: one Redis connection for both. */
+  override async subscribeRevalidate(listener: WsRevalidateListener): Promise<void> {
+    this.revalidateListener = listener;
+  }
+
   async subscribe(listener: WsDisconnectListener): Promise<void> {
     const deliver = (message: string) => {
       const command = parseCommand(message);
       if (!command) return;
       try {
-        listener(command);
+        if (command.kind === 'disconnect') listener(command.command);
+        else this.revalidateListener?.(command.command);
       } catch (error) {
         // Thrown inside the Redis client's reader, it would stop this instance's delivery.
-        this.logger.error(`Disconnect command failed: ${redisErrorName(error)}`);
+        this.logger.error(`${command.kind === 'disconnect' ? 'Disconnect' : 'Re-check'} command failed: ${redisErrorName(error)}`);
       }
     };
     let settle!: () => void;
@@ -169,9 +198,18 @@ export class RedisConnectionBus extends WsConnectionBus {
   }
 }
 
-// Messages on a shared channel are input like any other: malformed ones are dropped, and
-// the reason is mapped onto the vocabulary so no text from the channel reaches a client.
-function parseCommand(message: string): WsDisconnectCommand | undefined {
+export type BusMessage = { kind: 'disconnect'; command: WsDisconnectCommand } | { kind: 'revalidate'; command: WsRevalidateCommand };
+
+// An instance id is a UUID; anything longer is not one of ours.
+const MAX_ORIGIN_LENGTH = 64;
+
+/**
+ * @internal Messages on a shared channel are input like any other: malformed ones are
+ * dropped, and the reason is mapped onto the vocabulary so no text from the channel reaches a
+ * client. A message with a `subject` is a disconnect, as it is for every older instance, so
+ * the two versions never read one message two ways.
+ */
+export function parseCommand(message: string): BusMessage | undefined {
   let parsed: unknown;
   try {
     parsed = JSON.parse(message);
@@ -179,9 +217,12 @@ function parseCommand(message: string): WsDisconnectCommand | undefined {
     return undefined;
   }
   if (typeof parsed !== 'object' || parsed === null) return undefined;
-  const { subject, reason } = parsed as Record<string, unknown>;
-  if (typeof subject !== 'string' || subject === '') return undefined;
-  return { subject, reason: disconnectReason(reason) };
+  const { subject, reason, revalidate, origin } = parsed as Record<string, unknown>;
+  if (typeof subject === 'string' && subject !== '') return { kind: 'disconnect', command: { subject, reason: disconnectReason(reason) } };
+  if (subject !== undefined) return undefined;
+  if (typeof revalidate !== 'string' || revalidate === '') return undefined;
+  if (typeof origin !== 'string' || origin === '' || origin.length > MAX_ORIGIN_LENGTH) return undefined;
+  return { kind: 'revalidate', command: { subject: revalidate, origin } };
 }
 
 function close(client: RedisPubSubClient | undefined): void {

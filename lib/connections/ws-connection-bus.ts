@@ -28,17 +28,37 @@ export interface WsDisconnectCommand {
 export type WsDisconnectListener = (command: WsDisconnectCommand) => void;
 
 /**
+ * A request to run `validate()` again on every connection of one subject, wherever it is
+ * connected. `origin` names the instance that asked: it has done its own share already, so
+ * it skips the command when its own bus hands it back.
+ */
+export interface WsRevalidateCommand {
+  readonly subject: string;
+  readonly origin: string;
+}
+
+export type WsRevalidateListener = (command: WsRevalidateCommand) => void;
+
+/**
  * Carries disconnect commands between instances. The in-process bus is the default;
  * `RedisConnectionBus` reaches every instance on one Redis (Phoenix's `broadcast`).
+ *
+ * Re-checks (`WsConnections.revalidate`) travel through the two optional methods. A bus
+ * written before they existed keeps carrying disconnects; re-checks then reach this instance
+ * only (with one warning). A revalidate command is never handed to `publish`: a bus that does
+ * not know it would carry it as a disconnect.
  */
 export abstract class WsConnectionBus {
   abstract publish(command: WsDisconnectCommand): Promise<void>;
   abstract subscribe(listener: WsDisconnectListener): Promise<void>;
+  publishRevalidate?(command: WsRevalidateCommand): Promise<void>;
+  subscribeRevalidate?(listener: WsRevalidateListener): Promise<void>;
 }
 
 /** One instance only: the command is delivered to this process's listener. */
 export class LocalConnectionBus extends WsConnectionBus {
   private listener?: WsDisconnectListener;
+  private revalidateListener?: WsRevalidateListener;
 
   async publish(command: WsDisconnectCommand): Promise<void> {
     this.listener?.(command);
@@ -46,5 +66,13 @@ export class LocalConnectionBus extends WsConnectionBus {
 
   async subscribe(listener: WsDisconnectListener): Promise<void> {
     this.listener = listener;
+  }
+
+  override async publishRevalidate(command: WsRevalidateCommand): Promise<void> {
+    this.revalidateListener?.(command);
+  }
+
+  override async subscribeRevalidate(listener: WsRevalidateListener): Promise<void> {
+    this.revalidateListener = listener;
   }
 }

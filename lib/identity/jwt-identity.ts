@@ -4,6 +4,7 @@ import type { WsJwtClaims, WsValidateFn } from '../ws-auth-options.interface.js'
 import { andThen, type MaybePromise } from '../handshake/maybe-promise.js';
 import type { TokenVerifier } from '../jwt/token-verifier.js';
 import type { RevocationList } from '../revocations/revocation-list.js';
+import { errorName } from '../refusals/to-refusal.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
 import { readRoles } from './claim-path.js';
 import type { WsIdentity } from './ws-identity.js';
@@ -12,6 +13,11 @@ export interface JwtIdentitySettings {
   readonly verifier: TokenVerifier;
   readonly validate?: WsValidateFn;
   readonly rolesClaim: string;
+  /**
+   * The roles of a connection from what `validate()` returned (a user store's roles) instead of
+   * the `rolesClaim`: applied at the handshake, on a refresh and on every re-check.
+   */
+  readonly rolesOf?: (user: any, claims: WsJwtClaims) => readonly string[];
   /** The verifier's `clockToleranceSeconds`: a token it admits expires for us at `exp` + this. */
   readonly clockToleranceSeconds: number;
   /** Longer-lived tokens are refused: a revocation by subject is kept only this long. */
@@ -48,7 +54,7 @@ export function identityFromClaims(
   claims: WsJwtClaims,
   source: WsIdentity['source'],
   request: IncomingMessage,
-  { validate, rolesClaim, clockToleranceSeconds, revocations }: JwtIdentitySettings,
+  { validate, rolesClaim, rolesOf, clockToleranceSeconds, revocations }: JwtIdentitySettings,
   issuedAt: unknown = claims.iat,
 ): MaybePromise<WsIdentity> {
   // Before validate(): a revoked token costs no user lookup.
@@ -64,7 +70,7 @@ export function identityFromClaims(
     return {
       user,
       subject: claims.sub,
-      roles: readRoles(claims, rolesClaim),
+      roles: rolesOf ? rolesFrom(rolesOf, user, claims) : readRoles(claims, rolesClaim),
       claims,
       // The verifier admitted the token up to `exp` + tolerance; the expiry timer and the
       // guards must end it at that same instant, not before.
@@ -73,6 +79,27 @@ export function identityFromClaims(
     };
   };
   return validate ? andThen(validate(claims, request), identity) : identity(claims);
+}
+
+/**
+ * The app's roles, checked: a guard compares roles with `includes`, so a string (`'admin'`
+ * would match `'a'`) or an array of other things must never pass as roles. A broken rolesOf
+ * is the app's bug, answered as one (500/1011) rather than as a user without roles.
+ */
+function rolesFrom(rolesOf: NonNullable<JwtIdentitySettings['rolesOf']>, user: unknown, claims: WsJwtClaims): string[] {
+  let roles: unknown;
+  try {
+    roles = rolesOf(user, claims);
+  } catch (error) {
+    if (error instanceof WsRefusal) throw error;
+    logger.error(`rolesOf() threw ${errorName(error)}; refused`);
+    throw new WsRefusal('internal_error');
+  }
+  if (!Array.isArray(roles) || !roles.every((role) => typeof role === 'string')) {
+    logger.error('rolesOf() must return an array of strings; refused');
+    throw new WsRefusal('internal_error');
+  }
+  return [...roles];
 }
 
 export function isObservableLike(value: unknown): boolean {
