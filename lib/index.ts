@@ -28,6 +28,8 @@ export { WsUser } from './identity/ws-user.decorator.js';
 export { WsAuthGuard } from './guards/ws-auth.guard.js';
 export { WsRolesGuard } from './guards/ws-roles.guard.js';
 export { Roles } from './guards/roles.decorator.js';
+export { UseConnectionGuards, type WsConnectionGuard } from './authorization/use-connection-guards.decorator.js';
+export { getWsConnectionAttempt, type WsConnectionAttempt } from './authorization/connection-context.js';
 export { WsRefusal, type WsRefusalReason } from './refusals/ws-refusal.js';
 export { WsAuthException } from './refusals/ws-auth.exception.js';
 export { WsTicketService } from './tickets/ws-ticket.service.js';
@@ -42,6 +44,8 @@ export {
   type WsDisconnectCommand,
   type WsDisconnectListener,
   type WsDisconnectReason,
+  type WsRevalidateCommand,
+  type WsRevalidateListener,
 } from './connections/ws-connection-bus.js';
 export { WsRevocations } from './revocations/ws-revocations.service.js';
 export {
@@ -62,3 +66,8 @@ export type {
   WsConnectionRefusedEvent,
   WsCredentialRevokedEvent,
 } from './telemetry/ws-auth-event.js';
+export { WsTopics, type WsTopicJoin } from './topics/ws-topics.service.js';
+export { LocalTopicBus, WsTopicBus, type WsTopicListener, type WsTopicMessage } from './topics/ws-topic-bus.js';
+export { RedisTopicBus, type RedisTopicBusOptions } from './topics/redis-topic-bus.js';
+export type { WsTopicPolicy, WsTopicsOptions, WsTopicTokenOptions } from './topics/ws-topics-options.js';
+export { TOPIC_TOKEN_TYPE } from './jwt/token-types.js';

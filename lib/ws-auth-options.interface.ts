@@ -4,6 +4,7 @@ import type { FactoryProvider, ModuleMetadata, Provider, Type } from '@nestjs/co
 import type { WsTicketStore } from './tickets/ws-ticket-store.js';
 import type { WsConnectionBus } from './connections/ws-connection-bus.js';
 import type { WsRevocationStore } from './revocations/ws-revocation-store.js';
+import type { WsTopicsOptions } from './topics/ws-topics-options.js';
 
 /**
  * Where a credential may be read from during the upgrade, in the order given. `certificate`
@@ -143,6 +144,14 @@ export interface WsAuthOptions<User = unknown> {
   allowedOrigins?: string[];
   /** Dotted path to the roles claim: 'roles', 'realm_access.roles', or 'scope' (space-separated). */
   rolesClaim?: string;
+  // Method syntax: a parameter of type User must not make WsAuthOptions<User> unassignable to
+  // WsAuthOptions<unknown>, which forRoot() and the builder take.
+  /**
+   * The connection's roles from the user validate() returned, instead of the token's rolesClaim:
+   * roles then follow the user store, so a re-check (WsConnections.revalidate) or a refresh
+   * picks up a role change.
+   */
+  rolesOf?(user: User, claims: WsJwtClaims): readonly string[];
   /** Deadline for credential verification and `validate()`. Default 5000 ms; 503 when it passes. */
   verifyTimeoutMs?: number;
   tickets?: WsTicketOptions;
@@ -180,6 +189,16 @@ export interface WsAuthOptions<User = unknown> {
   connectionBus?: WsConnectionBus;
   /** Revocation of credentials by subject or token id (`WsRevocations`). */
   revocation?: WsRevocationOptions;
+  /**
+   * Re-check every open connection this often (validate() again on its claims); 0 or unset:
+   * never. Batched and spread over the interval.
+   */
+  revalidateIntervalMs?: number;
+  /**
+   * Topics for native `ws` gateways (`WsTopics`): who may join which, topic tokens, the bus
+   * that reaches other instances. Without it every join is refused.
+   */
+  topics?: WsTopicsOptions;
 }
 
 export interface WsRevocationOptions {
@@ -223,6 +242,7 @@ export type WsAuthGatewayOptions<User = unknown> = Partial<
     | 'queryParam'
     | 'allowedOrigins'
     | 'rolesClaim'
+    | 'rolesOf'
     | 'verifyTimeoutMs'
     | 'mode'
     | 'authTimeoutMs'

@@ -89,6 +89,10 @@ export class WsAuthConfig implements OnModuleInit {
     checkPositive('revocation.maxTokenLifetimeSeconds', this.maxTokenLifetimeSeconds);
     checkCount('maxPendingAuthentications', this.maxPendingAuthentications);
     checkCount('maxPendingAuthenticationsPerAddress', this.maxPendingAuthenticationsPerAddress);
+    const revalidateIntervalMs = this.revalidateIntervalMs;
+    if (typeof revalidateIntervalMs !== 'number' || !Number.isFinite(revalidateIntervalMs) || revalidateIntervalMs < 0) {
+      failStartup('revalidateIntervalMs must be 0 or a positive number.');
+    }
     this.authenticatorFor(undefined);
   }
 
@@ -104,6 +108,11 @@ export class WsAuthConfig implements OnModuleInit {
   /** @internal In-band sockets one remote address may hold waiting for authentication at once. */
   get maxPendingAuthenticationsPerAddress(): number {
     return this.options.maxPendingAuthenticationsPerAddress ?? DEFAULT_MAX_PENDING_PER_ADDRESS;
+  }
+
+  /** @internal How often every open connection is re-checked; 0: never. */
+  get revalidateIntervalMs(): number {
+    return this.options.revalidateIntervalMs ?? 0;
   }
 
   /** @internal Seconds of clock skew tolerated on tokens (0 without JWT options). */
@@ -183,6 +192,7 @@ export class WsAuthConfig implements OnModuleInit {
       verifier: this.verifier!,
       validate: options.validate,
       rolesClaim: options.rolesClaim ?? DEFAULT_ROLES_CLAIM,
+      rolesOf: options.rolesOf,
       clockToleranceSeconds: this.verifier!.clockToleranceSeconds,
       maxTokenLifetimeSeconds: this.maxTokenLifetimeSeconds,
       requireIssuedAt: this.options.revocation?.requireIssuedAt !== false,

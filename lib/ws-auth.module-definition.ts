@@ -15,6 +15,8 @@ import { WsConnections } from './connections/ws-connections.service.js';
 import { LocalRevocationStore, WsRevocationStore } from './revocations/ws-revocation-store.js';
 import { WsRevocations } from './revocations/ws-revocations.service.js';
 import { WsAuthEvents } from './telemetry/ws-auth-events.service.js';
+import { LocalTopicBus, WsTopicBus } from './topics/ws-topic-bus.js';
+import { WsTopics } from './topics/ws-topics.service.js';
 
 /**
  * What `forRoot` / `forRootAsync` take besides the options: they shape the module and are
@@ -43,12 +45,20 @@ const revocationStoreProvider: Provider = {
   inject: [WS_AUTH_OPTIONS],
 };
 
+const topicBusProvider: Provider = {
+  provide: WsTopicBus,
+  useFactory: (options: WsAuthOptions) => options.topics?.bus ?? new LocalTopicBus(),
+  inject: [WS_AUTH_OPTIONS],
+};
+
 const SHARED_PROVIDERS: Provider[] = [
   WsAuthEvents,
   ticketStoreProvider,
   connectionBusProvider,
   revocationStoreProvider,
+  topicBusProvider,
   WsConnections,
+  WsTopics,
   WsRevocations,
   WsAuthConfig,
   WsTicketService,
@@ -64,6 +74,8 @@ const EXPORTS = [
   WsTicketService,
   WsTicketStore,
   WsConnections,
+  WsTopics,
+  WsTopicBus,
   WsRevocations,
   WsRevocationStore,
   WsAuthGuard,

@@ -5,7 +5,7 @@ import { failStartup } from './startup-checks.js';
 
 /**
  * Register once, in the root module (a second registration fails at startup). `isGlobal`
- * makes WsConnections, WsTicketService, WsRevocations and the guards injectable everywhere.
+ * makes WsConnections, WsTopics, WsTicketService, WsRevocations and the guards injectable everywhere.
  */
 @Module({})
 export class WsAuthModule extends ConfigurableWsAuthModule {
