@@ -4,6 +4,7 @@ import { JwtService } from '@nestjs/jwt';
 import { SkipThrottle } from '@nestjs/throttler';
 import type { CookieOptions, Request, Response } from 'express';
 import { WsRevocations, WsTicketService, type WsDisconnectReason } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { bearerOf } from './bearer.js';
 import { AuthThrottlerGuard, LOGIN_THROTTLER, TICKET_THROTTLER } from './auth-throttling.js';
 import type { IssuedAccessToken } from './refresh-token-store.js';
 import { RefreshSessions } from './refresh-sessions.js';
@@ -150,10 +151,6 @@ export class AuthController {
 
 function issued(access: PlannedAccess): IssuedAccessToken {
   return { jti: access.jti, expiresAt: access.exp * 1000 };
-}
-
-function bearerOf(authorization: string | undefined): string | undefined {
-  return /^bearer[ \t]+(\S+)$/i.exec(authorization ?? '')?.[1];
 }
 
 function readCookie(header: string | undefined, name: string): string | undefined {

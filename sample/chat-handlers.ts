@@ -1,7 +1,9 @@
 import { Injectable } from '@nestjs/common';
-import { MessageBody, SubscribeMessage, WebSocketServer } from '@nestjs/websockets';
+import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketServer } from '@nestjs/websockets';
 import type { WebSocket, WebSocketServer as WsServer } from 'ws';
-import { getWsIdentity, Roles, WsConnections, WsRevocations, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { getWsIdentity, Roles, WsAuthException, WsRevocations, WsTopics, WsUser } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { AdminActions } from './admin-actions.js';
+import { joinPayload, leavePayload, sayPayload } from './chat-payloads.js';
 import type { SampleUser } from './users.service.js';
 import { UsersService } from './users.service.js';
 import { RefreshSessions } from './refresh-sessions.js';
@@ -25,10 +27,11 @@ export abstract class ChatHandlers {
   protected readonly server!: WsServer;
 
   constructor(
-    private readonly connections: WsConnections,
     private readonly users: UsersService,
     private readonly sessions: RefreshSessions,
     private readonly revocations: WsRevocations,
+    private readonly topics: WsTopics,
+    private readonly admin: AdminActions,
   ) {}
 
   @SubscribeMessage('whoami')
@@ -50,11 +53,49 @@ export abstract class ChatHandlers {
     }
   }
 
-  /** Open authenticated sockets of this instance, on both gateways. */
+  /**
+   * Joins a topic: `room:general` for anyone, `room:admins` for admins, `doc:<id>` with a topic
+   * token from POST /auth/topic-token. `expiresAt` (epoch ms) is the token's; null without one.
+   * A refusal is the `forbidden` exception frame and the socket stays open.
+   */
+  @SubscribeMessage('join')
+  async join(@ConnectedSocket() client: WebSocket, @MessageBody() body: unknown) {
+    const { topic, token } = joinPayload(body);
+    const joined = await this.topics.join(client, topic, { token });
+    return { event: 'joined', data: { topic: joined.topic, expiresAt: joined.expiresAt } };
+  }
+
+  /** Leaves a topic; answered the same whether or not the socket was in it. */
+  @SubscribeMessage('leave')
+  leave(@ConnectedSocket() client: WebSocket, @MessageBody() body: unknown) {
+    const { topic } = leavePayload(body);
+    this.topics.leave(client, topic);
+    return { event: 'left', data: { topic } };
+  }
+
+  /**
+   * Sends `message` to every member of a topic the sender is in, on every instance. The
+   * sender's name comes from its identity, never from the payload.
+   */
+  @SubscribeMessage('say')
+  async say(@ConnectedSocket() client: WebSocket, @WsUser('username') from: string, @MessageBody() body: unknown) {
+    const { topic, text } = sayPayload(body);
+    if (!this.topics.isMember(client, topic)) throw new WsAuthException('forbidden');
+    await this.topics.publish(topic, 'message', { topic, from, text });
+  }
+
+  /** Open authenticated sockets of this instance, on every gateway. */
   @Roles('admin')
   @SubscribeMessage('admin:stats')
   stats() {
-    return { event: 'admin:stats', data: { connections: this.connections.count() } };
+    return this.admin.stats();
+  }
+
+  /** `{ username, roles }`: see AdminActions.setRoles. */
+  @Roles('admin')
+  @SubscribeMessage('admin:set-roles')
+  setRoles(@MessageBody() body: unknown) {
+    return this.admin.setRoles(body);
   }
 
   /**

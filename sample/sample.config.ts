@@ -22,8 +22,12 @@ export interface SampleConfig {
   refreshTokenTtlSeconds?: number;
   /** Attempts per (address, username) on POST /auth/login. */
   loginThrottle?: SampleThrottle;
-  /** Requests per address on POST /auth/ws-ticket. */
+  /** Requests per address on POST /auth/ws-ticket, and apart from those on POST /auth/topic-token. */
   ticketThrottle?: SampleThrottle;
+  /** A topic token (POST /auth/topic-token) opens its `doc:` topic this long. */
+  topicTokenTtlSeconds?: number;
+  /** Every open connection is re-checked against the user store this often; 0: never. */
+  revalidateMs?: number;
 }
 
 export interface SampleThrottle {
@@ -38,7 +42,10 @@ export const SAMPLE_DEFAULTS = {
   // guesser gets 20 tries a minute per username from one address.
   loginThrottle: { limit: 20, ttlSeconds: 60 },
   ticketThrottle: { limit: 60, ttlSeconds: 60 },
-} as const satisfies Pick<Required<SampleConfig>, 'refreshTokenTtlSeconds' | 'loginThrottle' | 'ticketThrottle'>;
+  topicTokenTtlSeconds: 300,
+  // Off: an admin's role change re-checks the user's connections at once (admin:set-roles).
+  revalidateMs: 0,
+} as const satisfies Pick<Required<SampleConfig>, 'refreshTokenTtlSeconds' | 'loginThrottle' | 'ticketThrottle' | 'topicTokenTtlSeconds' | 'revalidateMs'>;
 
 const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
 
@@ -47,7 +54,7 @@ const DEVELOPMENT_SECRET = 'development-only-secret-change-me-0123456789';
  * WS_AUTH_TIMEOUT_MS, WS_EXPIRY_WARNING_MS, REDIS_URL, TLS_CERT, TLS_KEY, TLS_CA (PEM file
  * paths, or PEM text), JWKS_URL (with the optional JWKS_ISSUER and JWKS_AUDIENCE),
  * REFRESH_TOKEN_TTL_S, LOGIN_THROTTLE_LIMIT, LOGIN_THROTTLE_TTL_S, TICKET_THROTTLE_LIMIT,
- * TICKET_THROTTLE_TTL_S.
+ * TICKET_THROTTLE_TTL_S, TOPIC_TOKEN_TTL_S, WS_REVALIDATE_MS.
  */
 export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SampleConfig {
   const jwtSecret = env.JWT_SECRET || DEVELOPMENT_SECRET;
@@ -72,7 +79,19 @@ export function sampleConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Sampl
     refreshTokenTtlSeconds: Number(env.REFRESH_TOKEN_TTL_S ?? SAMPLE_DEFAULTS.refreshTokenTtlSeconds),
     loginThrottle: throttleFromEnv(env, 'LOGIN', SAMPLE_DEFAULTS.loginThrottle),
     ticketThrottle: throttleFromEnv(env, 'TICKET', SAMPLE_DEFAULTS.ticketThrottle),
+    topicTokenTtlSeconds: numberFromEnv(env, 'TOPIC_TOKEN_TTL_S', SAMPLE_DEFAULTS.topicTokenTtlSeconds, 'positive'),
+    revalidateMs: numberFromEnv(env, 'WS_REVALIDATE_MS', SAMPLE_DEFAULTS.revalidateMs, 'zero or more'),
   };
+}
+
+// A typo here would otherwise sign tokens that never expire (NaN) or re-check in a tight loop.
+function numberFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, range: 'positive' | 'zero or more'): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (range === 'positive' && value === 0))
+    throw new Error(`${name} must be a ${range === 'positive' ? 'positive number' : 'number, 0 or more'}.`);
+  return value;
 }
 
 function throttleFromEnv(env: NodeJS.ProcessEnv, prefix: 'LOGIN' | 'TICKET', defaults: SampleThrottle): SampleThrottle {

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual, type X509Certificate } from 'node:crypto';
 import { Injectable } from '@nestjs/common';
 import type { WsAuthenticated, WsJwtClaims } from '../lib/index.js'; // in your app: 'nestjs-ws-auth'
+import { leastPrivilege, UserRoleStore, type SampleRole } from './user-roles.js';
 
 export interface SampleUser {
   id: string;
@@ -22,6 +23,9 @@ const USERS: StoredUser[] = [
 
 @Injectable()
 export class UsersService {
+  constructor(private readonly roleChanges: UserRoleStore) {}
+
+  /** As created, without the roles an admin changed since: for a password check's first answer. */
   findById(id: unknown): SampleUser | undefined {
     const user = USERS.find((candidate) => candidate.id === id);
     return user && publicView(user);
@@ -32,9 +36,42 @@ export class UsersService {
     return user && publicView(user);
   }
 
+  /**
+   * The user with the roles it has now, as every instance sees them: what sockets are opened
+   * and re-checked with (validate), so an admin's role change reaches open connections.
+   */
+  async current(id: unknown): Promise<SampleUser | undefined> {
+    const user = this.findById(id);
+    if (!user) return undefined;
+    let changed: SampleRole[] | undefined;
+    try {
+      changed = await this.roleChanges.get(user.id);
+    } catch {
+      // Roles unknown (the shared store is down): the user stays in, with no role an admin
+      // grants, rather than with one an admin may have taken away.
+      return { ...user, roles: leastPrivilege(user.roles) };
+    }
+    return changed ? { ...user, roles: changed } : user;
+  }
+
+  async currentByUsername(username: unknown): Promise<SampleUser | undefined> {
+    return this.current(this.findByUsername(username)?.id);
+  }
+
+  /**
+   * Gives a user these roles (already checked to be known ones), in the store every instance
+   * reads. Re-checking the user's open connections is the caller's part (WsConnections.revalidate).
+   */
+  async setRoles(id: string, roles: readonly SampleRole[]): Promise<SampleUser | undefined> {
+    const user = this.findById(id);
+    if (!user) return undefined;
+    await this.roleChanges.set(user.id, roles);
+    return { ...user, roles: [...roles] };
+  }
+
   /** A client certificate's CN names a sample user; its id is the subject, as in tokens. */
-  fromCertificate(certificate: X509Certificate): WsAuthenticated<SampleUser> | undefined {
-    const user = this.findByUsername(/^CN=(.+)$/m.exec(certificate.subject)?.[1]);
+  async fromCertificate(certificate: X509Certificate): Promise<WsAuthenticated<SampleUser> | undefined> {
+    const user = await this.currentByUsername(/^CN=(.+)$/m.exec(certificate.subject)?.[1]);
     return user && { user, subject: user.id, roles: user.roles };
   }
 

@@ -316,4 +316,80 @@ describe('in a real browser (Chromium)', { skip: !chromiumPath && 'chromium not 
       await page.screenshot({ path: screenshotPath('demo-refreshed.png'), fullPage: true });
     });
   });
+
+  describe('the demo page: topics', () => {
+    // Its own app: the role changes below stay out of the other tests' user store.
+    let topicsSample: RunningSample;
+    before(async () => {
+      topicsSample = await startSample();
+    });
+    after(() => topicsSample?.close());
+
+    const topicBlock = (on: Page, topic: string) => on.locator('.topic', { has: on.locator('strong', { hasText: topic }) });
+    const waitForText = (on: Page, selector: string, text: string) =>
+      on.waitForFunction(([css, expected]) => (globalThis as any).document.querySelector(css)?.textContent === expected, [selector, text] as const, {
+        timeout: 5000,
+      });
+
+    async function loginOnPage(on: Page, username: string) {
+      await on.goto(topicsSample.http('/'));
+      // The page sets the password to the demo user's own on change.
+      await on.selectOption('#login select[name=username]', username);
+      await on.click('#login button[type=submit]');
+      await waitForText(on, '#state', 'open');
+    }
+
+    async function setRolesOfAlice(adminPage: Page, admin: boolean) {
+      await adminPage.selectOption('#set-roles select[name=username]', 'alice');
+      await adminPage.setChecked('#set-roles input[value=admin]', admin);
+      await adminPage.click('#set-roles button[type=submit]');
+      const roles = admin ? 'user, admin' : 'user';
+      await adminPage.locator('#events li', { hasText: new RegExp(`roles of alice now: ${roles}$`) }).waitFor({ timeout: 5000 });
+    }
+
+    it('joins rooms and a doc: topic, shows the messages per topic; demoted in another tab, it shows unsubscribed', { timeout: 20_000 }, async () => {
+      // The admin's own browser profile: other cookies, another session.
+      const adminContext = await browser.newContext();
+      try {
+        const adminPage = await adminContext.newPage();
+        adminPage.on('pageerror', (error) => pageErrors.push(error.message));
+        await loginOnPage(adminPage, 'admin');
+        await waitForText(adminPage, '#who', 'admin (user, admin)');
+        await setRolesOfAlice(adminPage, true);
+
+        await loginOnPage(page, 'alice');
+        await waitForText(page, '#who', 'alice (user, admin)');
+        for (const topic of ['room:general', 'room:admins', 'doc:1']) {
+          await page.fill('#join input[name=topic]', topic);
+          await page.click('#join button[type=submit]');
+          await page.locator('#events li', { hasText: `joined ${topic}` }).waitFor({ timeout: 5000 });
+        }
+        assert.equal(await topicBlock(page, 'room:general').locator('.topic-status').textContent(), 'joined');
+        await page.waitForFunction(
+          () => /^token: \d+ s left$/.test((globalThis as any).document.querySelectorAll('.topic-status')[2]?.textContent ?? ''),
+          null,
+          {
+            timeout: 5000,
+          },
+        );
+
+        await page.selectOption('#say select[name=topic]', 'room:general');
+        await page.fill('#say input[name=text]', 'hello general');
+        await page.click('#say button[type=submit]');
+        await topicBlock(page, 'room:general').locator('li', { hasText: 'alice: hello general' }).waitFor({ timeout: 5000 });
+        assert.equal(await topicBlock(page, 'room:admins').locator('li').count(), 0, 'messages stay in their topic');
+
+        await setRolesOfAlice(adminPage, false);
+        await page.locator('#events li', { hasText: 'unsubscribed from room:admins: forbidden' }).waitFor({ timeout: 5000 });
+        assert.equal(await topicBlock(page, 'room:admins').locator('.topic-status').textContent(), 'unsubscribed: forbidden');
+        await waitForText(page, '#who', 'alice (user)');
+        assert.equal(await topicBlock(page, 'room:general').locator('.topic-status').textContent(), 'joined');
+        assert.deepEqual(await page.locator('#say select[name=topic] option').allTextContents(), ['room:general', 'doc:1']);
+        assert.equal(await page.evaluate(() => (globalThis as any).demoClient.state), 'open', 'no reconnect');
+        await page.screenshot({ path: screenshotPath('demo-topics-unsubscribed.png'), fullPage: true });
+      } finally {
+        await adminContext.close();
+      }
+    });
+  });
 });
