@@ -59,6 +59,8 @@ WsAuthModule.forRoot({
       { pattern: 'room:general', authorize: () => true },
       { pattern: 'room:admins', authorize: (identity) => identity.roles.includes('admin') },
       { pattern: 'doc:*' }, // no authorize: a topic token is the only way in
+      // A token AND a check that must still hold after a role change:
+      { pattern: 'report:*', requireToken: true, authorize: (identity) => identity.roles.includes('auditor') },
     ],
     bus: new RedisTopicBus({ url: process.env.REDIS_URL! }), // publish reaches every instance
   },

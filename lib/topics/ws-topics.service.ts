@@ -63,6 +63,9 @@ export class WsTopics implements OnModuleInit {
   private readonly membership = new TopicMembership();
   // Joins under way, per connection and topic: they count against the limit until they settle.
   private readonly pending = new Map<WebSocket, Map<string, number>>();
+  // Topics a connection left while a join of them was under way: that join must not land
+  // after the leave the client sent behind it. Cleared when the last such join settles.
+  private readonly leftWhileJoining = new Map<WebSocket, Set<string>>();
   private readonly scheduler = new ExpiryScheduler();
 
   constructor(
@@ -113,6 +116,7 @@ export class WsTopics implements OnModuleInit {
           identity = current;
           continue;
         }
+        if (this.leftWhileJoining.get(client)?.has(topic)) throw refusal('forbidden');
         if (allowed) return this.admit(client, topic, grant);
         // A re-join without a token keeps what a still valid token already holds.
         const held = this.membership.grantOf(client, topic);
@@ -124,8 +128,13 @@ export class WsTopics implements OnModuleInit {
     }
   }
 
-  /** Leaves `topic`; false when the connection was not in it. */
+  /** Leaves `topic` (and cancels a join of it still under way); false when the connection was not in it. */
   leave(client: WebSocket, topic: string): boolean {
+    if (this.pending.get(client)?.has(topic)) {
+      let left = this.leftWhileJoining.get(client);
+      if (!left) this.leftWhileJoining.set(client, (left = new Set()));
+      left.add(topic);
+    }
     return this.remove(client, topic) !== undefined;
   }
 
@@ -157,7 +166,7 @@ export class WsTopics implements OnModuleInit {
 
   /** @internal What the membership holds, to show that nothing outlives its connections. */
   get size(): { connections: number; topics: number; pendingJoins: number } {
-    return { connections: this.membership.connections, topics: this.membership.topics, pendingJoins: this.pending.size };
+    return { connections: this.membership.connections, topics: this.membership.topics, pendingJoins: this.pending.size + this.leftWhileJoining.size };
   }
 
   /** @internal A grant's deadline: warn once, then leave at expiry. */
@@ -207,6 +216,8 @@ export class WsTopics implements OnModuleInit {
       const left = pending.get(topic)! - 1;
       if (left > 0) return void pending.set(topic, left);
       pending.delete(topic);
+      const cancelled = this.leftWhileJoining.get(client);
+      if (cancelled?.delete(topic) && cancelled.size === 0) this.leftWhileJoining.delete(client);
       if (pending.size === 0 && this.pending.get(client) === pending) this.pending.delete(client);
     };
   }

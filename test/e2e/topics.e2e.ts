@@ -51,6 +51,7 @@ const options: WsAuthOptions = {
       },
       // Token only: a policy without authorize.
       { pattern: 'doc:*' },
+      { pattern: 'both:*', requireToken: true, authorize: (identity) => identity.roles.includes('editor') },
     ],
   },
 };
@@ -202,6 +203,19 @@ describe('WsTopics', () => {
       await eventually(() => socket.events('exception').length === 1, 3000, 'one refusal');
       assert.equal(socket.events('exception')[0].data.code, 'too_many_requests');
       await eventually(async () => (await socket.request('mine')).data.length === MAX_TOPICS, 3000, 'the limit reached, not passed');
+    });
+
+    it('a leave sent while a join of the same topic is still being decided cancels it: the join never lands', async () => {
+      const socket = await connect('p-leave-pending');
+      socket.send('join', { topic: 'async:cancelled', data: { pass: 'yes' } });
+      // async authorize takes about 20 ms: the leave arrives while it runs.
+      assert.equal((await socket.request('leave', { topic: 'async:cancelled' }, 'left')).data.left, false);
+      const refused = await socket.next('exception');
+      assert.equal(refused.data.code, 'forbidden');
+      assert.deepEqual((await socket.request('mine')).data, []);
+      assert.equal(topics.size.pendingJoins, 0);
+      // Nothing sticks: the next join of that topic lands.
+      assert.equal((await socket.request('join', { topic: 'async:cancelled', data: { pass: 'yes' } }, 'joined')).data.topic, 'async:cancelled');
     });
 
     it('refuses a socket the server no longer knows as authenticated', async () => {
@@ -387,6 +401,20 @@ describe('WsTopics', () => {
       assert.deepEqual(gone.data, { topic: 'admins', reason: 'forbidden' });
       assert.deepEqual((await socket.request('mine')).data.sort(), ['doc:stay', 'open:stay']);
       assert.equal(socket.events('unsubscribed').length, 1);
+    });
+
+    it('requireToken: needs the token and the policy, and leaves once the role behind it is gone', async () => {
+      const sub = 'id-both';
+      const socket = await connect(sub, { roles: ['user', 'editor'] });
+      await assertRefused(socket, { topic: 'both:1' });
+      const token = topicToken(sub, 'both:1');
+      assert.equal((await socket.request('join', { topic: 'both:1', token }, 'joined')).data.topic, 'both:1');
+      await socket.authenticate(signToken({ sub, username: sub, roles: ['user'] }));
+      assert.deepEqual((await socket.next('unsubscribed')).data, { topic: 'both:1', reason: 'forbidden' });
+      // The token is still valid, but what it was granted for no longer holds.
+      assert.equal((await socket.request('join', { topic: 'both:1', token }, 'exception')).data.code, 'forbidden');
+      assert.deepEqual((await socket.request('mine')).data, []);
+      assert.ok(!socket.seen().includes(token) && !app.logs.text().includes(token), 'the token is echoed nowhere');
     });
 
     it('never lands a join on an identity demoted while it was decided', async () => {
