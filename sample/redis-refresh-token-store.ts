@@ -1,18 +1,14 @@
 import { Logger, ServiceUnavailableException, type OnModuleDestroy } from '@nestjs/common';
+import { SampleRedis, type SampleRedisClient } from './sample-redis.js';
 import { MAX_ACCESS_TOKENS_PER_FAMILY, RefreshTokenStore, type IssuedAccessToken, type RefreshFamily, type RotateOutcome } from './refresh-token-store.js';
 
 /** The commands this store uses, as the official `redis` client (v4+) spells them. */
-interface RedisScriptClient {
+interface RedisScriptClient extends SampleRedisClient {
   eval(script: string, options: { keys?: string[]; arguments: string[] }): Promise<unknown>;
   sMembers(key: string): Promise<string[]>;
-  connect(): Promise<unknown>;
-  destroy?(): void;
-  disconnect?(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 const PREFIX = 'sample:refresh:';
-const FIRST_CONNECT_WAIT_MS = 2000;
 
 // Keys, all under PREFIX and expiring with their session:
 //   family:<id>          hash: subject, current (hash of the live token), expiresAt (epoch ms)
@@ -81,11 +77,11 @@ return {'ended', id, f[1], f[2], issued}`;
  */
 export class RedisRefreshTokenStore extends RefreshTokenStore implements OnModuleDestroy {
   private readonly logger = new Logger('Sample');
-  private connecting?: Promise<RedisScriptClient>;
-  private client?: RedisScriptClient;
+  private readonly redis: SampleRedis<RedisScriptClient>;
 
-  constructor(private readonly url: string) {
+  constructor(url: string) {
     super();
+    this.redis = new SampleRedis(url, 'Refresh-token store', this.logger);
   }
 
   async create(family: Omit<RefreshFamily, 'accessTokens'>, tokenHash: string, access: IssuedAccessToken): Promise<void> {
@@ -104,22 +100,18 @@ export class RedisRefreshTokenStore extends RefreshTokenStore implements OnModul
   }
 
   async endAllOf(subject: string): Promise<RefreshFamily[]> {
-    const client = await this.ready();
+    const client = await this.redis.ready();
     const ids = await this.guard(() => client.sMembers(PREFIX + 'subject:' + subject));
     const ended = await Promise.all(ids.map((id) => this.end(id)));
     return ended.filter((family): family is RefreshFamily => family !== undefined);
   }
 
-  async onModuleDestroy(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    this.connecting = undefined;
-    if (client?.destroy) client.destroy();
-    else await client?.disconnect?.().catch(() => undefined);
+  onModuleDestroy(): Promise<void> {
+    return this.redis.close();
   }
 
   private async run(script: string, args: string[]): Promise<unknown> {
-    const client = await this.ready();
+    const client = await this.redis.ready();
     return this.guard(() => client.eval(script, { arguments: [PREFIX, ...args] }));
   }
 
@@ -131,41 +123,6 @@ export class RedisRefreshTokenStore extends RefreshTokenStore implements OnModul
       this.logger.error(`Refresh-token store unavailable (Redis): ${(error as NodeJS.ErrnoException)?.code ?? (error as Error)?.name}`);
       throw new ServiceUnavailableException();
     }
-  }
-
-  private ready(): Promise<RedisScriptClient> {
-    if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= this.open();
-    return this.connecting;
-  }
-
-  private async open(): Promise<RedisScriptClient> {
-    const { createClient } = await import('redis');
-    const client = createClient({
-      url: this.url,
-      // Fail at once while disconnected rather than hold a refresh request for a queue.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    }) as unknown as RedisScriptClient;
-    client.on('error', (error) => this.logger.debug(`Refresh-token store Redis client: ${(error as NodeJS.ErrnoException).code ?? error.name}`));
-    // The first request waits briefly for the first connection; a Redis that is not there answers 503.
-    let timer: NodeJS.Timeout | undefined;
-    const connected = await Promise.race([
-      client.connect().then(
-        () => true,
-        () => false,
-      ),
-      new Promise<false>((resolve) => (timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS, false))),
-    ]);
-    clearTimeout(timer);
-    if (!connected) {
-      this.connecting = undefined;
-      client.destroy?.();
-      this.logger.error('Refresh-token store unavailable (Redis): no connection');
-      throw new ServiceUnavailableException();
-    }
-    this.client = client;
-    return client;
   }
 }
 

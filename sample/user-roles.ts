@@ -1,4 +1,5 @@
 import { Logger, ServiceUnavailableException, type OnModuleDestroy, type OnModuleInit } from '@nestjs/common';
+import { SampleRedis, type SampleRedisClient } from './sample-redis.js';
 
 /** The roles an admin may give (admin:set-roles); anything else is a bad request. */
 export const SAMPLE_ROLES = ['user', 'admin'] as const;
@@ -39,17 +40,12 @@ export class MemoryUserRoleStore extends UserRoleStore {
 }
 
 /** The commands this store uses, as the official `redis` client (v4+) spells them. */
-interface RedisRolesClient {
+interface RedisRolesClient extends SampleRedisClient {
   get(key: string): Promise<string | null>;
   set(key: string, value: string): Promise<unknown>;
-  connect(): Promise<unknown>;
-  destroy?(): void;
-  disconnect?(): Promise<void>;
-  on(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 const PREFIX = 'sample:roles:';
-const FIRST_CONNECT_WAIT_MS = 2000;
 
 /**
  * Role changes in Redis, so every instance's user store sees them (with REDIS_URL). The
@@ -61,25 +57,25 @@ const FIRST_CONNECT_WAIT_MS = 2000;
  */
 export class RedisUserRoleStore extends UserRoleStore implements OnModuleInit, OnModuleDestroy {
   private readonly logger = new Logger('Sample');
-  private connecting?: Promise<RedisRolesClient>;
-  private client?: RedisRolesClient;
+  private readonly redis: SampleRedis<RedisRolesClient>;
   // The last answer per user id (null: no change set). Bounded by the number of users.
   private readonly lastRead = new Map<string, SampleRole[] | null>();
   private unavailable = false;
 
-  constructor(private readonly url: string) {
+  constructor(url: string) {
     super();
+    this.redis = new SampleRedis(url, 'User role store', this.logger);
   }
 
   onModuleInit(): void {
     // Connected before the first upgrade needs it; a Redis that is not there yet is retried then.
-    this.ready().catch(() => undefined);
+    this.redis.ready().catch(() => undefined);
   }
 
   async get(userId: string): Promise<SampleRole[] | undefined> {
     let stored: string | null;
     try {
-      const client = await this.ready();
+      const client = await this.redis.ready();
       stored = await this.guard(() => client.get(PREFIX + userId));
     } catch (error) {
       const last = this.lastRead.get(userId);
@@ -92,17 +88,13 @@ export class RedisUserRoleStore extends UserRoleStore implements OnModuleInit, O
   }
 
   async set(userId: string, roles: readonly SampleRole[]): Promise<void> {
-    const client = await this.ready();
+    const client = await this.redis.ready();
     await this.guard(() => client.set(PREFIX + userId, JSON.stringify(roles)));
     this.lastRead.set(userId, [...roles]);
   }
 
-  async onModuleDestroy(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    this.connecting = undefined;
-    if (client?.destroy) client.destroy();
-    else await client?.disconnect?.().catch(() => undefined);
+  onModuleDestroy(): Promise<void> {
+    return this.redis.close();
   }
 
   private async guard<T>(command: () => Promise<T>): Promise<T> {
@@ -119,40 +111,6 @@ export class RedisUserRoleStore extends UserRoleStore implements OnModuleInit, O
       this.unavailable = true;
       throw new ServiceUnavailableException();
     }
-  }
-
-  private ready(): Promise<RedisRolesClient> {
-    if (this.client) return Promise.resolve(this.client);
-    this.connecting ??= this.open();
-    return this.connecting;
-  }
-
-  private async open(): Promise<RedisRolesClient> {
-    const { createClient } = await import('redis');
-    const client = createClient({
-      url: this.url,
-      // Fail at once while disconnected rather than hold an upgrade for a queue.
-      disableOfflineQueue: true,
-      socket: { connectTimeout: 2000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) },
-    }) as unknown as RedisRolesClient;
-    client.on('error', (error) => this.logger.debug(`User role store Redis client: ${(error as NodeJS.ErrnoException).code ?? error.name}`));
-    let timer: NodeJS.Timeout | undefined;
-    const connected = await Promise.race([
-      client.connect().then(
-        () => true,
-        () => false,
-      ),
-      new Promise<false>((resolve) => (timer = setTimeout(resolve, FIRST_CONNECT_WAIT_MS, false))),
-    ]);
-    clearTimeout(timer);
-    if (!connected) {
-      this.connecting = undefined;
-      client.destroy?.();
-      this.logger.error('User role store unavailable (Redis): no connection');
-      throw new ServiceUnavailableException();
-    }
-    this.client = client;
-    return client;
   }
 }
 
