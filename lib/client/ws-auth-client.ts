@@ -46,6 +46,7 @@ export interface WsAuthClientCloseInfo {
 }
 
 type Listener = (data: any) => void;
+type EventData<Incoming, K> = K extends keyof WsAuthClientEvents ? WsAuthClientEvents[K] : K extends keyof Incoming ? Incoming[K] : never;
 
 // The parts of the WebSocket API this client uses, met by browsers' WebSocket and `ws`.
 export interface WebSocketLike {
@@ -70,7 +71,26 @@ const OPEN = 1;
 const CLOSE_FORBIDDEN = 4403;
 const NORMAL_CLOSURE = 1000;
 
-export class WsAuthClient<Events extends Record<string, unknown> = Record<string, any>> {
+/**
+ * The events the server library and this client emit themselves, with their payloads: always
+ * typed, whatever the app's own events are.
+ */
+export interface WsAuthClientEvents {
+  state: WsAuthClientState;
+  refreshed: { expiresAt: number | null };
+  stopped: WsAuthClientCloseInfo;
+  authenticated: { expiresAt: number | null };
+  token_expiring: { expiresAt: number };
+  topic_expiring: { topic: string; expiresAt: number };
+  unsubscribed: { topic: string; reason: 'expired' | 'forbidden' };
+  exception: { status: 'error'; message: string; code?: string };
+}
+
+/**
+ * `Incoming`: the app's server events and their `data`, for `on()`; `Outgoing`: what `send()`
+ * may send (default: the same map, as before the two were told apart).
+ */
+export class WsAuthClient<Incoming extends Record<string, unknown> = Record<string, any>, Outgoing extends Record<string, unknown> = Incoming> {
   private socket?: WebSocketLike;
   private currentState: WsAuthClientState = 'idle';
   private attempt = 0;
@@ -112,7 +132,7 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
   }
 
   /** Sends `{event, data}` when open; answers whether it was sent. */
-  send<K extends keyof Events & string>(event: K, data?: Events[K]): boolean {
+  send<K extends keyof Outgoing & string>(event: K, data?: Outgoing[K]): boolean {
     if (this.currentState !== 'open' || this.socket?.readyState !== OPEN) return false;
     this.socket.send(JSON.stringify({ event, data }));
     return true;
@@ -122,7 +142,7 @@ export class WsAuthClient<Events extends Record<string, unknown> = Record<string
    * Listens for a server event, or one of the client's own: `state` (the new state),
    * `refreshed` (a refresh was accepted), `stopped` (close info of a 4403, or of `close()`).
    */
-  on<K extends (keyof Events & string) | 'state' | 'refreshed' | 'stopped'>(event: K, listener: Listener): () => void {
+  on<K extends (keyof Incoming & string) | keyof WsAuthClientEvents>(event: K, listener: (data: EventData<Incoming, K>) => void): () => void {
     let set = this.listeners.get(event);
     if (!set) this.listeners.set(event, (set = new Set()));
     set.add(listener);
