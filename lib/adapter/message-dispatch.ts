@@ -36,7 +36,13 @@ interface Binding {
   next: Binding | undefined;
 }
 
-const bindings = new WeakMap<WebSocket, Binding>();
+// On the socket under a private, non-enumerable symbol rather than in a WeakMap: one fewer
+// hash-table insert per connection, and one fewer lookup per frame.
+const BINDINGS = Symbol('ws-auth.bindings');
+
+function bindingsOf(socket: WebSocket): Binding | undefined {
+  return (socket as { [BINDINGS]?: Binding })[BINDINGS];
+}
 
 /**
  * Nest's `WsAdapter.bindMessageHandlers` without its per-connection rxjs pipeline (about 7 KB
@@ -54,13 +60,13 @@ export function bindMessageHandlersWithoutRxjs(
   transform: (result: unknown) => Observable<unknown>,
 ): void {
   const binding: Binding = { host, handlers, transform, socket: client, inFlight: undefined, closed: false, next: undefined };
-  const first = bindings.get(client);
+  const first = bindingsOf(client);
   if (first) {
     let last = first;
     while (last.next) last = last.next;
     last.next = binding;
   } else {
-    bindings.set(client, binding);
+    Object.defineProperty(client, BINDINGS, { value: binding, writable: true, configurable: true });
     client.on('message', onMessage);
   }
   // One close listener per binding, like Nest's `takeUntil(close$)`: each gateway's streams stop
@@ -71,13 +77,13 @@ export function bindMessageHandlersWithoutRxjs(
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   // Nest listens through ws's addEventListener, whose MessageEvent carries text as a string.
   const frame = isBinary ? data : data.toString();
-  for (let binding = bindings.get(this); binding; binding = binding.next) {
+  for (let binding = bindingsOf(this); binding; binding = binding.next) {
     if (!binding.closed) dispatch(binding, frame);
   }
 }
 
 function onClose(this: WebSocket): void {
-  let binding = bindings.get(this);
+  let binding = bindingsOf(this);
   while (binding?.closed) binding = binding.next;
   if (!binding) return;
   binding.closed = true;

@@ -8,7 +8,6 @@ import { WsAuthConfig } from '../ws-auth.config.js';
 import type { HandshakeAuthenticator } from '../handshake/handshake-authenticator.js';
 import { isPromiseLike, type MaybePromise } from '../handshake/maybe-promise.js';
 import { selectableProtocols } from '../handshake/subprotocol.js';
-import { identityOfRequest, rememberForUpgrade } from '../identity/identity-store.js';
 import type { WsIdentity } from '../identity/ws-identity.js';
 import { refusalResponse } from '../refusals/refusal-response.js';
 import { errorName, toRefusal } from '../refusals/to-refusal.js';
@@ -57,6 +56,11 @@ export class WsAuthAdapter extends WsAdapter {
   private readonly gateways = new WeakMap<object, HandshakeAuthenticator>();
   private readonly pending = new PendingAuthentications();
   private resolved?: { config: WsAuthConfig; connections: WsConnections };
+  // The identity of the upgrade being completed: ws runs the connection listeners inside
+  // done(true), so admit() hands it to accept() through these two fields, with no map and no
+  // allocation. Cleared as soon as done() returns, whether or not the socket was opened.
+  private upgrading?: IncomingMessage;
+  private upgradingIdentity?: WsIdentity;
   // Nest 12 sends exceptions to native clients itself; an unknown version gets the relay,
   // which is harmless where nothing emits the local event.
   private readonly relaysExceptions = (websocketsMajorVersion() ?? 0) < 12;
@@ -108,6 +112,14 @@ export class WsAuthAdapter extends WsAdapter {
       const pending = pendingAuthenticationOf(socket);
       if (pending) pending.deferred = () => callback(socket, request);
     });
+  }
+
+  /**
+   * As Nest's, without `once`: ws emits 'close' once per socket, and `once` wraps every
+   * connection's callback in two more objects.
+   */
+  override bindClientDisconnect(client: WebSocket, callback: (...args: any[]) => void): void {
+    client.on('close', callback);
   }
 
   /**
@@ -217,14 +229,18 @@ export class WsAuthAdapter extends WsAdapter {
   ): void {
     // Before done(): the connection it opens is counted after the attempt that let it in.
     authenticator.settings.telemetry.upgradeAccepted(started, identity, request);
+    this.upgrading = request;
+    this.upgradingIdentity = identity;
     try {
-      if (identity) rememberForUpgrade(request, identity);
       done(true);
     } catch (failure) {
       // Whatever runs synchronously inside the upgrade (app connection hooks) must not
       // take the process down or leave the socket half-open.
       this.authLogger.error(`WebSocket upgrade failed after authentication: ${errorName(failure)}`);
       request.socket.destroy();
+    } finally {
+      this.upgrading = undefined;
+      this.upgradingIdentity = undefined;
     }
   }
 
@@ -253,8 +269,9 @@ export class WsAuthAdapter extends WsAdapter {
       new InBandAuthentication(socket, request, authenticator, this.onInBandAuthenticated, onSettled, this.parseFrame).start();
       return;
     }
-    const identity = identityOfRequest(request);
-    // Only our verifyClient lets an upgrade through, so this is unreachable; fail closed anyway.
+    const identity = request === this.upgrading ? this.upgradingIdentity : undefined;
+    // Only our verifyClient lets an upgrade through, and only inside its done(true), so this is
+    // unreachable; fail closed anyway.
     if (!identity) return void socket.terminate();
     this.services().connections.track(socket, identity, request, authenticator);
   }

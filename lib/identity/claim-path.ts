@@ -3,6 +3,8 @@
  * claim can never be reached through the prototype chain.
  */
 export function readClaim(claims: Readonly<Record<string, unknown>>, path: string): unknown {
+  // The usual path is one claim name (`roles`): no array to split it into.
+  if (!path.includes('.')) return typeof claims === 'object' && claims !== null && Object.hasOwn(claims, path) ? claims[path] : undefined;
   let value: unknown = claims;
   for (const key of path.split('.')) {
     if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) return undefined;

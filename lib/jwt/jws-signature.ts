@@ -62,14 +62,18 @@ function hmacCheck(digest: string, secret: Buffer): SignatureCheck {
     innerPad[i] ^= key[i];
     outer[i] ^= key[i];
   }
+  const expected = Buffer.alloc(outer.length - block);
   return (input, signature) => {
     const inner = Buffer.allocUnsafe(block + input.length);
     innerPad.copy(inner);
     // The signing input is base64url and a dot: one byte per character.
     inner.write(input, block, 'latin1');
-    // Reused: the check runs start to end without yielding, so no two calls share it at once.
-    hash(digest, inner, 'buffer').copy(outer, block);
-    const expected = hash(digest, outer, 'buffer');
+    // `outer` and `expected` are reused: the check runs start to end without yielding, so no
+    // two calls share them at once. Digests come back as 'binary' text (one character per
+    // byte, lossless) written into them: a 'buffer' digest is an ArrayBuffer of its own, two
+    // per fresh token, which measured about as costly as both hashes.
+    outer.write(hash(digest, inner, 'binary'), block, 'binary');
+    expected.write(hash(digest, outer, 'binary'), 0, 'binary');
     return signature.length === expected.length && timingSafeEqual(signature, expected);
   };
 }

@@ -52,6 +52,9 @@ const RULES: Readonly<Record<WsRefusalReason, RefusalRule>> = {
   internal_error: { status: 500, closeCode: 1011, code: 'internal_error', message: 'Internal Server Error' },
 };
 
+// A frozen Error (a hardened runtime) keeps its limit: refusals then carry a stack as before.
+const STACK_LIMIT_WRITABLE = Object.getOwnPropertyDescriptor(Error, 'stackTraceLimit')?.writable === true;
+
 /**
  * A typed refusal. Throw it from `validate()` or a custom authenticator to choose the
  * answer precisely; its message is fixed per reason, so nothing from the request is echoed.
@@ -63,7 +66,12 @@ export class WsRefusal extends Error {
 
   constructor(readonly reason: WsRefusalReason) {
     const rule = RULES[reason];
+    // A refusal is an answer, not a bug: capturing a stack trace cost more than the rest of a
+    // refused handshake's bookkeeping, and nothing reads it. `stack` is still the name and message.
+    const limit = Error.stackTraceLimit;
+    if (STACK_LIMIT_WRITABLE) Error.stackTraceLimit = 0;
     super(rule.message);
+    if (STACK_LIMIT_WRITABLE) Error.stackTraceLimit = limit;
     this.name = 'WsRefusal';
     this.status = rule.status;
     this.closeCode = rule.closeCode;
