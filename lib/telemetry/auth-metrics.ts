@@ -34,7 +34,7 @@ interface OpenTelemetryApi {
   createNoopMeter(): Meter;
 }
 
-export type WsDependency = 'jwks' | 'ticket_store' | 'revocation_store' | 'connection_bus';
+export type WsDependency = 'jwks' | 'ticket_store' | 'revocation_store' | 'connection_bus' | 'topic_bus';
 
 export const METER_NAME = 'nestjs-ws-auth';
 

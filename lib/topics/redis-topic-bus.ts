@@ -1,4 +1,5 @@
 import { RedisChannel } from '../redis/redis-channel.js';
+import { authMetrics } from '../telemetry/auth-metrics.js';
 import { topicMessageOf, WsTopicBus, type WsTopicListener, type WsTopicMessage } from './ws-topic-bus.js';
 
 export interface RedisTopicBusOptions {
@@ -28,6 +29,7 @@ export class RedisTopicBus extends WsTopicBus {
       owner: 'RedisTopicBus',
       unavailable: (reason) => `Topic bus unavailable (Redis): ${reason}; publications reach this instance only until it is back`,
       reachable: 'Topic bus reachable again (Redis)',
+      onFailure: () => authMetrics.dependencyFailure('topic_bus'),
     });
   }
 

@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { metrics } from '@opentelemetry/api';
 import { MeterProvider, MetricReader, type DataPoint, type Histogram } from '@opentelemetry/sdk-metrics';
-import { RedisTicketStore, WsRevocations, WsTicketService, type WsAuthOptions } from '../../lib/index.js';
+import { RedisTicketStore, RedisTopicBus, WsRevocations, WsTicketService, type WsAuthOptions } from '../../lib/index.js';
 import { appModule, makeGateway } from '../support/fixtures.js';
 import { freePort } from '../support/free-port.js';
 import { makeRecordingGateway } from '../support/recording-gateway.js';
@@ -279,6 +279,18 @@ describe('metrics through a registered OpenTelemetry SDK', { timeout: 30_000 }, 
       assert.rejects(failing.take('key'), { reason: 'unavailable' }),
     );
     assert.equal(growth, 1);
+  });
+
+  it('counts a topic bus that cannot reach Redis as a dependency failure', async () => {
+    const bus = new RedisTopicBus({ url: `redis://127.0.0.1:${await freePort()}` });
+    try {
+      const growth = await growthOf('ws_auth.dependency.failures', { 'ws_auth.dependency': 'topic_bus' }, () =>
+        assert.rejects(bus.publish({ origin: 'here', topic: 'room', event: 'said', data: null }), /not published/),
+      );
+      assert.ok(growth >= 1, `grew by ${growth}`);
+    } finally {
+      bus.onModuleDestroy();
+    }
   });
 
   // Last: it reads what every test above recorded.
