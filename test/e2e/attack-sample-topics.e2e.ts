@@ -7,25 +7,10 @@ import { UsersService } from '../../sample/users.service.js';
 import { SAMPLE_TEST_SECRET, startSample, type RunningSample, type SampleResponse } from '../support/sample-app.js';
 import { openWitnessed, sleep, type SocketWitness } from '../support/socket-witness.js';
 import { openSocket } from '../support/ws-client.js';
-
-const FORBIDDEN = { status: 'error', message: 'Forbidden', code: 'forbidden' };
-const BAD_REQUEST = { status: 'error', message: 'Bad Request', code: 'bad_request' };
+import { Secrets } from '../support/secrets.js';
+import { BAD_REQUEST, FORBIDDEN, frameOf } from '../support/exception-frames.js';
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
-/** Every credential a test handled, to search answers and logs for. */
-class Secrets {
-  readonly all: string[] = [];
-  add<T extends string | undefined>(secret: T): T {
-    if (secret) this.all.push(secret);
-    return secret;
-  }
-  assertAbsentFrom(text: string, where: string) {
-    for (const secret of this.all) assert.ok(!text.includes(secret), `a credential appeared in ${where}`);
-  }
-}
-
-const frameOf = (frame: { text: string }) => JSON.parse(frame.text);
 
 function askTopicToken(sample: RunningSample, accessToken: string | undefined, body?: unknown): Promise<SampleResponse> {
   return sample.post('/auth/topic-token', { headers: accessToken === undefined ? {} : bearer(accessToken), json: body });

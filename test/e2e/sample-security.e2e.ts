@@ -6,6 +6,7 @@ import { RedisServer } from '../support/redis-server.js';
 import { cookieValue, SAMPLE_TEST_SECRET, startSample, type RunningSample, type SampleResponse } from '../support/sample-app.js';
 import { eventually, openWitnessed, sleep, type SocketWitness } from '../support/socket-witness.js';
 import { closed, nextEvent, openOrFail, openSocket, request } from '../support/ws-client.js';
+import { Secrets } from '../support/secrets.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -18,15 +19,6 @@ const claimsOf = (token: string) => jwt.verify(token, SAMPLE_TEST_SECRET) as jwt
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 
 /** Every secret a test handled, to search responses and logs for. */
-class Secrets {
-  readonly all: string[] = [];
-  add(...secrets: Array<string | undefined>) {
-    for (const secret of secrets) if (secret) this.all.push(secret);
-  }
-  assertAbsentFrom(text: string, where: string) {
-    for (const secret of this.all) assert.ok(!text.includes(secret), `a credential appeared in ${where}`);
-  }
-}
 
 async function loginSession(sample: RunningSample, username: string, secrets: Secrets, password = username): Promise<Session> {
   const response = await sample.post('/auth/login', { json: { username, password } });

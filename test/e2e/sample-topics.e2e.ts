@@ -7,27 +7,12 @@ import { UsersService } from '../../sample/users.service.js';
 import { SAMPLE_TEST_SECRET, startSample, type RunningSample, type SampleResponse } from '../support/sample-app.js';
 import { openWitnessed, type SocketWitness } from '../support/socket-witness.js';
 import { openSocket } from '../support/ws-client.js';
+import { Secrets } from '../support/secrets.js';
+import { BAD_REQUEST, FORBIDDEN, frameOf } from '../support/exception-frames.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const FORBIDDEN = { status: 'error', message: 'Forbidden', code: 'forbidden' };
-const BAD_REQUEST = { status: 'error', message: 'Bad Request', code: 'bad_request' };
 
 const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
-/** Every credential a test handled, to search answers and logs for. */
-class Secrets {
-  readonly all: string[] = [];
-  add<T extends string | undefined>(secret: T): T {
-    if (secret) this.all.push(secret);
-    return secret;
-  }
-  assertAbsentFrom(text: string, where: string) {
-    for (const secret of this.all) assert.ok(!text.includes(secret), `a credential appeared in ${where}`);
-  }
-}
-
-/** A frame as the client got it: `{ event, data }` exactly, nothing more. */
-const frameOf = (frame: { text: string }) => JSON.parse(frame.text);
 
 async function login(sample: RunningSample, username: string, secrets: Secrets): Promise<string> {
   return secrets.add(await sample.login(username));
