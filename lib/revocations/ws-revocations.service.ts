@@ -23,6 +23,7 @@ export class WsRevocations implements OnModuleInit {
   private readonly revoked: RevocationList;
   // Revocations the store could not keep: still enforced here, and sent again when it is back.
   private readonly unsynced = new Map<string, WsRevocation>();
+  private readonly appliedListeners: Array<() => void> = [];
 
   constructor(
     private readonly config: WsAuthConfig,
@@ -83,6 +84,14 @@ export class WsRevocations implements OnModuleInit {
     return this.revoked.list();
   }
 
+  /**
+   * @internal Called after revocations took effect here (one, or a whole set read again), for
+   * what holds credentials besides connections: topic tokens.
+   */
+  onApplied(listener: () => void): void {
+    this.appliedListeners.push(listener);
+  }
+
   /** Whether an identity's credential is revoked now, as far as this instance knows. */
   isRevoked(identity: WsIdentity): boolean {
     return this.revoked.coversIdentity(identity);
@@ -111,8 +120,19 @@ export class WsRevocations implements OnModuleInit {
         );
       }
       this.connections.closeWhere((identity) => this.isRevoked(identity), 'revoked');
+      this.applied();
     },
   };
+
+  private applied(): void {
+    for (const listener of this.appliedListeners) {
+      try {
+        listener();
+      } catch (error) {
+        this.logger.error(`A revocation listener threw ${(error as Error)?.name ?? 'an error'}`);
+      }
+    }
+  }
 
   private report(revocation: WsRevocation, origin: 'local' | 'remote'): void {
     authMetrics.revocation(revocation.kind, origin);
@@ -130,7 +150,10 @@ export class WsRevocations implements OnModuleInit {
     this.revoked.add(revocation);
     const reason = revocation.reason ?? 'revoked';
     const covered = (identity: WsIdentity) => this.isRevoked(identity);
-    return revocation.kind === 'subject' ? this.connections.closeWhere(covered, reason, revocation.subject) : this.connections.closeWhere(covered, reason);
+    const closed =
+      revocation.kind === 'subject' ? this.connections.closeWhere(covered, reason, revocation.subject) : this.connections.closeWhere(covered, reason);
+    this.applied();
+    return closed;
   }
 
   private revocationOf(target: { subject: string } | { jti: string; expiresAt?: number }, reason: WsDisconnectReason): WsRevocation {

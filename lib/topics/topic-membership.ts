@@ -16,6 +16,9 @@ export class TopicGrant implements Expiring {
   /** Epoch ms at which the token that let it in stops being admitted. */
   tokenExpiresAt?: number;
   tokenSubject?: string;
+  /** The token's `jti` and `iat`: a revocation of either ends what the token holds. */
+  tokenId?: unknown;
+  tokenIssuedAt?: unknown;
   warned = false;
   /** The expiry scheduler's key while scheduled. */
   key?: number;
@@ -51,6 +54,11 @@ export class TopicMembership {
 
   grantsOf(client: WebSocket): ReadonlyMap<string, TopicGrant> | undefined {
     return this.byClient.get(client);
+  }
+
+  /** Every grant, for the rare sweep (a revocation): never on a hot path. */
+  *all(): Iterable<TopicGrant> {
+    for (const grants of this.byClient.values()) yield* grants.values();
   }
 
   membersOf(topic: string): ReadonlySet<WebSocket> | undefined {

@@ -13,6 +13,7 @@ import { WsAuthException } from '../refusals/ws-auth.exception.js';
 import type { WsRefusalReason } from '../refusals/ws-refusal.js';
 import { failStartup } from '../startup-checks.js';
 import { WsAuthConfig } from '../ws-auth.config.js';
+import { WsRevocations } from '../revocations/ws-revocations.service.js';
 import type { WsAuthOptions } from '../ws-auth-options.interface.js';
 import {
   DEFAULT_CLOSE_GRACE_MS,
@@ -73,6 +74,7 @@ export class WsTopics implements OnModuleInit {
     private readonly bus: WsTopicBus,
     private readonly connections: WsConnections,
     private readonly config: WsAuthConfig,
+    private readonly revocations: WsRevocations,
   ) {
     const topics = options?.topics;
     if (topics !== undefined && (typeof topics !== 'object' || topics === null)) failStartup('topics must be an object.');
@@ -89,6 +91,7 @@ export class WsTopics implements OnModuleInit {
 
   async onModuleInit(): Promise<void> {
     this.connections.onIdentityChanged((client, identity) => this.reauthorize(client, identity));
+    this.revocations.onApplied(() => this.dropRevokedTokens());
     await Promise.all([this.tokens?.init(), this.bus.subscribe((message) => this.receive(message))]);
   }
 
@@ -287,6 +290,8 @@ export class WsTopics implements OnModuleInit {
     } else if (grant.tokenExpiresAt === undefined || claims.expiresAt > grant.tokenExpiresAt) {
       grant.tokenExpiresAt = claims.expiresAt;
       grant.tokenSubject = claims.subject;
+      grant.tokenId = claims.id;
+      grant.tokenIssuedAt = claims.issuedAt;
       grant.warned = false;
     }
     this.schedule(grant);
@@ -346,6 +351,25 @@ export class WsTopics implements OnModuleInit {
       return;
     }
     this.deliver(checked.topic, text);
+  }
+
+  /**
+   * A revoked topic token holds nothing from then on: the topics it alone held are left
+   * (`unsubscribed`, `forbidden`); one a policy also holds stays, without the token's deadline.
+   * Revocations are rare, so every grant is looked at; nothing is indexed per token.
+   */
+  private dropRevokedTokens(): void {
+    const { revocations } = this.config;
+    for (const grant of [...this.membership.all()]) {
+      if (grant.tokenExpiresAt === undefined || !revocations.covers(grant.tokenSubject, grant.tokenId, grant.tokenIssuedAt)) continue;
+      grant.tokenExpiresAt = grant.tokenSubject = grant.tokenId = grant.tokenIssuedAt = undefined;
+      if (grant.policy) {
+        this.schedule(grant);
+        continue;
+      }
+      this.remove(grant.client, grant.topic);
+      sendEvent(grant.client, 'unsubscribed', { topic: grant.topic, reason: 'forbidden' });
+    }
   }
 
   /** The identity of `client` changed in place: its topics are decided again under the new one. */

@@ -385,6 +385,19 @@ describe('attack: WsTopics', { timeout: 60_000 }, () => {
       assert.equal(answer.event, 'exception', 'a revoked topic token still joined');
       assert.equal(answer.data.code, 'forbidden');
     });
+
+    it('a topic held by a token whose jti is revoked afterwards is left at once (unsubscribed, forbidden); the socket stays', async () => {
+      const socket = await connect('jti-held');
+      const token = topicToken({ sub: 'jti-held', topic: 'doc:held', jti: 'topic-jti-2', iat: nowSeconds() });
+      const other = topicToken({ sub: 'jti-held', topic: 'doc:other', jti: 'topic-jti-3', iat: nowSeconds() });
+      assert.equal((await joinAnswer(socket, { topic: 'doc:held', token })).event, 'joined');
+      assert.equal((await joinAnswer(socket, { topic: 'doc:other', token: other })).event, 'joined');
+      await app.app.get(WsRevocations).revoke({ jti: 'topic-jti-2', expiresAt: Date.now() + 300_000 }, 'logged_out');
+      assert.deepEqual((await socket.next('unsubscribed')).data, { topic: 'doc:held', reason: 'forbidden' });
+      assert.deepEqual(app.app.get(WsTopics).topicsOf(app.app.get(WsTopics).membersOf('doc:other')[0]!), ['doc:other']);
+      assert.equal(socket.socket.readyState, socket.socket.OPEN);
+      assert.ok(!socket.seen().includes(token), 'the token is not echoed');
+    });
   });
 });
 
