@@ -120,6 +120,8 @@ export class WsTopics implements OnModuleInit {
           continue;
         }
         if (this.leftWhileJoining.get(client)?.has(topic)) throw refusal('forbidden');
+        // A revocation may have landed while the policy was awaited: the token holds nothing then.
+        if (grant && !this.liveCredential(grant)) throw refusal('forbidden');
         if (allowed) return this.admit(client, topic, grant);
         // A re-join without a token keeps what a still valid token already holds.
         const held = this.membership.grantOf(client, topic);

@@ -5,7 +5,7 @@ import { NestFactory } from '@nestjs/core';
 import { ConnectedSocket, MessageBody, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import jwt from 'jsonwebtoken';
 import type { WebSocket } from 'ws';
-import { TOPIC_TOKEN_TYPE, WsTopics, type WsAuthOptions, type WsIdentity, type WsTopicsOptions } from '../../lib/index.js';
+import { TOPIC_TOKEN_TYPE, WsRevocations, WsTopics, type WsAuthOptions, type WsIdentity, type WsTopicsOptions } from '../../lib/index.js';
 import { appModule } from '../support/fixtures.js';
 import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 import { LogCapture } from '../support/log-capture.js';
@@ -52,6 +52,15 @@ const options: WsAuthOptions = {
       // Token only: a policy without authorize.
       { pattern: 'doc:*' },
       { pattern: 'both:*', requireToken: true, authorize: (identity) => identity.roles.includes('editor') },
+      {
+        pattern: 'gated-both:*',
+        requireToken: true,
+        authorize: async () => {
+          gateCalls++;
+          await gate;
+          return true;
+        },
+      },
     ],
   },
 };
@@ -415,6 +424,24 @@ describe('WsTopics', () => {
       assert.equal((await socket.request('join', { topic: 'both:1', token }, 'exception')).data.code, 'forbidden');
       assert.deepEqual((await socket.request('mine')).data, []);
       assert.ok(!socket.seen().includes(token) && !app.logs.text().includes(token), 'the token is echoed nowhere');
+    });
+
+    it('never lands a join whose topic token was revoked while its policy was awaited', async () => {
+      const sub = 'id-revoked-mid-join';
+      const socket = await connect(sub);
+      const token = jwt.sign({ sub, topic: 'gated-both:1', jti: 'mid-join-jti' }, TEST_SECRET, {
+        expiresIn: 300,
+        header: { alg: 'HS256', typ: TOPIC_TOKEN_TYPE },
+      });
+      let release!: () => void;
+      gate = new Promise((resolve) => (release = resolve));
+      const calls = gateCalls;
+      socket.send('join', { topic: 'gated-both:1', token });
+      await eventually(() => gateCalls > calls, 2000, 'authorize called');
+      await app.app.get(WsRevocations).revoke({ jti: 'mid-join-jti', expiresAt: Date.now() + 300_000 });
+      release();
+      assert.equal((await socket.next('exception')).data.code, 'forbidden');
+      assert.deepEqual((await socket.request('mine')).data, []);
     });
 
     it('never lands a join on an identity demoted while it was decided', async () => {
