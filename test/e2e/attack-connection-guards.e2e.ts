@@ -2,12 +2,9 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { HttpException, Injectable, Module, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ConnectedSocket, SubscribeMessage, WebSocketGateway, WsException, type OnGatewayConnection } from '@nestjs/websockets';
+import { WebSocketGateway, WsException } from '@nestjs/websockets';
 import { EMPTY, Observable, of, throwError } from 'rxjs';
-import type { WebSocket } from 'ws';
-import { getWsConnectionAttempt } from '../../lib/authorization/connection-context.js';
-import { UseConnectionGuards } from '../../lib/authorization/use-connection-guards.decorator.js';
-import { getWsIdentity, Roles, WsAuthModule, WsConnections, WsRevocations } from '../../lib/index.js';
+import { getWsConnectionAttempt, Roles, UseConnectionGuards, WsAuthModule, WsConnections, WsRevocations } from '../../lib/index.js';
 import { assertNotLeaked, assertNotUpgraded, assertRefused } from '../support/handshake-assertions.js';
 import { rawUpgrade, upgradeRequest } from '../support/raw-upgrade.js';
 import { eventually, openWitnessed, sleep } from '../support/socket-witness.js';
@@ -15,23 +12,7 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 import { TimerCensus } from '../support/timer-census.js';
 import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { openOrFail, request } from '../support/ws-client.js';
-
-/** Subjects whose socket reached a gateway's handleConnection, by gateway. */
-const connected = new Map<string, string[]>();
-const connectedTo = (gateway: string) => connected.get(gateway) ?? [];
-
-abstract class CountedGateway implements OnGatewayConnection {
-  handleConnection(client: WebSocket) {
-    const name = this.constructor.name;
-    connected.set(name, [...connectedTo(name), getWsIdentity(client)?.subject ?? '?']);
-  }
-
-  @SubscribeMessage('whoami')
-  whoami(@ConnectedSocket() client: WebSocket) {
-    const identity = getWsIdentity(client);
-    return { event: 'whoami', data: { gateway: this.constructor.name, subject: identity?.subject, roles: identity?.roles } };
-  }
-}
+import { connectedTo, CountedGateway } from '../support/counted-gateway.js';
 
 const bearerOf = (context: ExecutionContext) => String(getWsConnectionAttempt(context)?.request.headers.authorization ?? '');
 

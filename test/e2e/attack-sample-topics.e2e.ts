@@ -4,17 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import jwt from 'jsonwebtoken';
 import { TOPIC_TOKEN_TYPE, WsConnections } from '../../lib/index.js';
 import { UsersService } from '../../sample/users.service.js';
-import { SAMPLE_TEST_SECRET, startSample, type RunningSample, type SampleResponse } from '../support/sample-app.js';
+import { SAMPLE_TEST_SECRET, startSample, type RunningSample } from '../support/sample-app.js';
 import { openWitnessed, sleep, type SocketWitness } from '../support/socket-witness.js';
 import { openSocket } from '../support/ws-client.js';
 import { Secrets } from '../support/secrets.js';
 import { BAD_REQUEST, FORBIDDEN, frameOf } from '../support/exception-frames.js';
-
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
-function askTopicToken(sample: RunningSample, accessToken: string | undefined, body?: unknown): Promise<SampleResponse> {
-  return sample.post('/auth/topic-token', { headers: accessToken === undefined ? {} : bearer(accessToken), json: body });
-}
+import { bearer, askTopicToken, onChat, onLive, exceptionFor, join, closeAll } from '../support/sample-topics-client.js';
 
 /** A POST with a body as written, for content types other than JSON. */
 function rawPost(sample: RunningSample, path: string, headers: Record<string, string>, body: string): Promise<{ status: number; body: string }> {
@@ -31,30 +26,6 @@ function rawPost(sample: RunningSample, path: string, headers: Record<string, st
     outgoing.on('error', reject);
     outgoing.end(body);
   });
-}
-
-function onChat(sample: RunningSample, accessToken: string): Promise<SocketWitness> {
-  return openWitnessed(sample.ws('/chat'), { headers: bearer(accessToken) });
-}
-
-async function onLive(sample: RunningSample, accessToken: string): Promise<SocketWitness> {
-  const socket = await openWitnessed(sample.ws('/live'));
-  await socket.authenticate(accessToken);
-  return socket;
-}
-
-async function exceptionFor(socket: SocketWitness, event: string, data?: unknown) {
-  const answer = (await socket.request(event, data, 'exception')).data;
-  assert.equal((await socket.request('whoami')).event, 'whoami', 'the socket stays open after a refusal');
-  return answer;
-}
-
-async function join(socket: SocketWitness, topic: string, token?: string) {
-  return frameOf(await socket.request('join', token === undefined ? { topic } : { topic, token }, 'joined'));
-}
-
-async function closeAll(...sockets: SocketWitness[]) {
-  await Promise.all(sockets.map((socket) => socket.close()));
 }
 
 /** An access token as the sample signs one, with claims the test chooses: to probe the route's own checks. */

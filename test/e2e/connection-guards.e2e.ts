@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Injectable, Module, Scope, type CanActivate, type ExecutionContext } from '@nestjs/common';
-import { ConnectedSocket, SubscribeMessage, WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
+import { WebSocketGateway } from '@nestjs/websockets';
 import { Observable, map, timer } from 'rxjs';
-import type { WebSocket } from 'ws';
-import { getWsConnectionAttempt } from '../../lib/authorization/connection-context.js';
-import { UseConnectionGuards } from '../../lib/authorization/use-connection-guards.decorator.js';
-import { getWsIdentity, Roles, WsAuthEvents, WsAuthGuard, WsAuthModule, WsRolesGuard, type WsAuthEvent } from '../../lib/index.js';
+import {
+  getWsConnectionAttempt,
+  Roles,
+  UseConnectionGuards,
+  WsAuthEvents,
+  WsAuthGuard,
+  WsAuthModule,
+  WsRolesGuard,
+  type WsAuthEvent,
+} from '../../lib/index.js';
 import { assertNotLeaked, assertRefused } from '../support/handshake-assertions.js';
 import { freePort } from '../support/free-port.js';
 import { rawUpgrade, upgradeRequest, type RawResponse } from '../support/raw-upgrade.js';
@@ -14,22 +20,7 @@ import { eventually, openWitnessed, sleep } from '../support/socket-witness.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken, TEST_SECRET } from '../support/tokens.js';
 import { openOrFail, openSocket, request } from '../support/ws-client.js';
-
-/** Subjects whose socket reached a gateway's handleConnection, by gateway. */
-const connected = new Map<string, string[]>();
-const connectedTo = (gateway: string) => connected.get(gateway) ?? [];
-
-abstract class CountedGateway implements OnGatewayConnection {
-  handleConnection(client: WebSocket) {
-    const name = this.constructor.name;
-    connected.set(name, [...connectedTo(name), getWsIdentity(client)?.subject ?? '?']);
-  }
-
-  @SubscribeMessage('whoami')
-  whoami(@ConnectedSocket() client: WebSocket) {
-    return { event: 'whoami', data: { gateway: this.constructor.name, subject: getWsIdentity(client)?.subject } };
-  }
-}
+import { connectedTo, CountedGateway } from '../support/counted-gateway.js';
 
 /** What a guard saw, to prove it can tell a connection attempt from a message. */
 interface Sighting {

@@ -3,26 +3,12 @@ import { after, before, describe, it } from 'node:test';
 import { UsersService } from '../../sample/users.service.js';
 import { RedisServer } from '../support/redis-server.js';
 import { startSample, type RunningSample } from '../support/sample-app.js';
-import { eventually, openWitnessed, type SocketWitness } from '../support/socket-witness.js';
+import { eventually, openWitnessed } from '../support/socket-witness.js';
 import { openSocket } from '../support/ws-client.js';
+import { bearer, onChat, exceptionFor, join } from '../support/sample-topics-client.js';
+import { frameOf } from '../support/exception-frames.js';
 
 const FORBIDDEN = { status: 'error', message: 'Forbidden', code: 'forbidden' };
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-const frameOf = (frame: { text: string }) => JSON.parse(frame.text);
-
-function onChat(sample: RunningSample, accessToken: string): Promise<SocketWitness> {
-  return openWitnessed(sample.ws('/chat'), { headers: bearer(accessToken) });
-}
-
-async function join(socket: SocketWitness, topic: string) {
-  return frameOf(await socket.request('join', { topic }, 'joined'));
-}
-
-async function exceptionFor(socket: SocketWitness, event: string, data?: unknown) {
-  const answer = (await socket.request(event, data, 'exception')).data;
-  assert.equal((await socket.request('whoami')).event, 'whoami', 'the socket stays open after a refusal');
-  return answer;
-}
 
 // Nest's Logger is process-wide: either sample may log into the capture of the one created last.
 const logsOf = (...samples: Array<RunningSample | undefined>) => samples.map((sample) => sample?.logs.text() ?? '').join('\n');

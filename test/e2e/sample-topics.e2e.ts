@@ -4,22 +4,17 @@ import jwt from 'jsonwebtoken';
 import { TOPIC_TOKEN_TYPE, WsConnections } from '../../lib/index.js';
 import { MAX_SAY_LENGTH } from '../../sample/chat-payloads.js';
 import { UsersService } from '../../sample/users.service.js';
-import { SAMPLE_TEST_SECRET, startSample, type RunningSample, type SampleResponse } from '../support/sample-app.js';
+import { SAMPLE_TEST_SECRET, startSample, type RunningSample } from '../support/sample-app.js';
 import { openWitnessed, type SocketWitness } from '../support/socket-witness.js';
 import { openSocket } from '../support/ws-client.js';
 import { Secrets } from '../support/secrets.js';
 import { BAD_REQUEST, FORBIDDEN, frameOf } from '../support/exception-frames.js';
+import { bearer, askTopicToken, onChat, onLive, exceptionFor, join, closeAll } from '../support/sample-topics-client.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
-
 async function login(sample: RunningSample, username: string, secrets: Secrets): Promise<string> {
   return secrets.add(await sample.login(username));
-}
-
-function askTopicToken(sample: RunningSample, accessToken: string | undefined, body?: unknown): Promise<SampleResponse> {
-  return sample.post('/auth/topic-token', { headers: accessToken === undefined ? {} : bearer(accessToken), json: body });
 }
 
 async function topicToken(sample: RunningSample, accessToken: string, topic: string, secrets: Secrets): Promise<string> {
@@ -28,35 +23,10 @@ async function topicToken(sample: RunningSample, accessToken: string, topic: str
   return secrets.add(response.json().token as string);
 }
 
-function onChat(sample: RunningSample, accessToken: string): Promise<SocketWitness> {
-  return openWitnessed(sample.ws('/chat'), { headers: bearer(accessToken) });
-}
-
-async function onLive(sample: RunningSample, accessToken: string): Promise<SocketWitness> {
-  const socket = await openWitnessed(sample.ws('/live'));
-  await socket.authenticate(accessToken);
-  return socket;
-}
-
-/** The answer to a frame that should be refused with an `exception`; the socket must stay usable. */
-async function exceptionFor(socket: SocketWitness, event: string, data?: unknown) {
-  const answer = (await socket.request(event, data, 'exception')).data;
-  assert.equal((await socket.request('whoami')).event, 'whoami', 'the socket stays open after a refusal');
-  return answer;
-}
-
-async function join(socket: SocketWitness, topic: string, token?: string) {
-  return frameOf(await socket.request('join', token === undefined ? { topic } : { topic, token }, 'joined'));
-}
-
 /** Nothing of `event` arrived before the answer to a later request: frames on one socket keep their order. */
 async function assertNoneBefore(socket: SocketWitness, event: string) {
   await socket.request('whoami');
   assert.deepEqual(socket.events(event), [], `no "${event}" frame`);
-}
-
-async function closeAll(...sockets: SocketWitness[]) {
-  await Promise.all(sockets.map((socket) => socket.close()));
 }
 
 describe('sample topics: join, leave, say, topic tokens, /admin and admin:set-roles', { timeout: 30_000 }, () => {
