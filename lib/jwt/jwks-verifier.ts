@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { WsAuthJwtOptions, WsJwtAlgorithm, WsJwtClaims } from '../ws-auth-options.interface.js';
 import { WsRefusal } from '../refusals/ws-refusal.js';
-import { parseAccessToken, parsePayload, payloadText, tokenRulesOf, type CompactToken, type TokenRules } from './token-shape.js';
+import { parsePayload, parseTokenOf, payloadText, tokenRulesOf, type CompactToken, type TokenKind, type TokenRules } from './token-shape.js';
 import { failStartup } from '../startup-checks.js';
 import { authMetrics } from '../telemetry/auth-metrics.js';
 import { JwksKeys } from './jwks-keys.js';
@@ -57,7 +57,10 @@ export class JwksVerifier {
   /** Tokens verified under the current key set: cleared whenever it changes (jwks-keys.ts). */
   readonly verifiedTokens: VerifiedTokenCache;
 
-  constructor(private readonly options: WsAuthJwtOptions) {
+  constructor(
+    private readonly options: WsAuthJwtOptions,
+    private readonly kind: TokenKind = 'access',
+  ) {
     if (options.secret !== undefined || options.publicKey !== undefined) {
       failStartup('jwt.jwksUri is exclusive with jwt.secret and jwt.publicKey; set one.');
     }
@@ -129,7 +132,7 @@ export class JwksVerifier {
       const known = this.verifiedTokens.get(token, now);
       if (known !== undefined) return known;
     }
-    const parsed = parseAccessToken(token, this.rules.maxTokenLength);
+    const parsed = parseTokenOf(this.kind, token, this.rules.maxTokenLength);
     const check = usable ? this.keys.checkFor(parsed.header) : undefined;
     if (check === undefined) return this.verifyThroughJose(token, parsed);
     if (!verifiesSignature(check, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');

@@ -3,7 +3,7 @@ import { WsRefusal } from '../refusals/ws-refusal.js';
 import { signatureCheck, type SignatureCheck } from './jws-signature.js';
 import { createJwtKey } from './jwt-key.js';
 import { claimsCheck, type ClaimsCheck } from './registered-claims.js';
-import { parseAccessToken, parsePayload, payloadText, tokenRulesOf, type CompactToken, type TokenRules } from './token-shape.js';
+import { parsePayload, parseTokenOf, payloadText, tokenRulesOf, type CompactToken, type TokenKind, type TokenRules } from './token-shape.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /** What a full verification yields: the claims, and the payload text they were parsed from. */
@@ -25,7 +25,11 @@ export class JwtVerifier {
   /** Tokens this verifier admitted. Its key never changes, so neither do their signatures. */
   readonly verifiedTokens: VerifiedTokenCache;
 
-  constructor(options: WsAuthJwtOptions, verifiedTokens?: number) {
+  constructor(
+    options: WsAuthJwtOptions,
+    verifiedTokens?: number,
+    private readonly kind: TokenKind = 'access',
+  ) {
     const { key, algorithms } = createJwtKey(options);
     this.rules = tokenRulesOf(options);
     this.verifiedTokens = new VerifiedTokenCache(this.rules.clockToleranceSeconds, verifiedTokens);
@@ -43,7 +47,7 @@ export class JwtVerifier {
     const now = Date.now();
     const known = this.verifiedTokens.get(token, now);
     if (known !== undefined) return known;
-    const { claims, payload } = this.verifyToken(parseAccessToken(token, this.rules.maxTokenLength), now);
+    const { claims, payload } = this.verifyToken(parseTokenOf(this.kind, token, this.rules.maxTokenLength), now);
     this.verifiedTokens.set(token, payload, claims, now);
     return claims;
   }

@@ -70,14 +70,23 @@ export function assertCompactToken(token: string, maxLength: number): void {
   parseCompactToken(token, maxLength);
 }
 
+/** What a verifier admits: access tokens (connections) or topic tokens (`WsTopics.join`). */
+export type TokenKind = 'access' | 'topic';
+
 /**
- * parseCompactToken for an access token. A topic token is signed by the same keys, so its
- * explicit `typ` (RFC 8725 section 3.11) is all that keeps it from opening a connection.
+ * parseCompactToken for one kind of token. Both kinds may be signed by the same keys, so the
+ * explicit `typ` (RFC 8725 section 3.11) is all that keeps either from standing in for the
+ * other: a topic token must carry it, an access token must not.
  */
-export function parseAccessToken(token: string, maxLength: number): CompactToken {
+export function parseTokenOf(kind: TokenKind, token: string, maxLength: number): CompactToken {
   const parsed = parseCompactToken(token, maxLength);
-  if (isTopicTokenType(parsed.header.typ)) throw new WsRefusal('invalid_credential');
+  if (isTopicTokenType(parsed.header.typ) !== (kind === 'topic')) throw new WsRefusal('invalid_credential');
   return parsed;
+}
+
+/** parseTokenOf('access', ...). */
+export function parseAccessToken(token: string, maxLength: number): CompactToken {
+  return parseTokenOf('access', token, maxLength);
 }
 
 /** The payload segment's JSON text. COMPACT_JWS admitted only base64url characters. */

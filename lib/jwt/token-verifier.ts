@@ -2,6 +2,7 @@ import type { WsAuthJwtOptions, WsJwtClaims } from '../ws-auth-options.interface
 import type { MaybePromise } from '../handshake/maybe-promise.js';
 import { JwksVerifier } from './jwks-verifier.js';
 import { JwtVerifier } from './jwt-verifier.js';
+import type { TokenKind } from './token-shape.js';
 
 /** Turns a compact JWT into checked claims, or throws (or rejects with) a WsRefusal. */
 export interface TokenVerifier {
@@ -12,7 +13,11 @@ export interface TokenVerifier {
   init?(): Promise<void>;
 }
 
-/** A JWKS when `jwksUri` is set (jose fetches and picks keys); otherwise the secret or public key. Both check signatures with node:crypto. */
-export function createTokenVerifier(options: WsAuthJwtOptions): TokenVerifier {
-  return options.jwksUri !== undefined ? new JwksVerifier(options) : new JwtVerifier(options);
+/**
+ * A JWKS when `jwksUri` is set (jose fetches and picks keys); otherwise the secret or public key.
+ * Both check signatures with node:crypto. One verifier admits one kind of token: each has its
+ * own cache of verified tokens, so a token admitted as one kind is never answered as the other.
+ */
+export function createTokenVerifier(options: WsAuthJwtOptions, kind: TokenKind = 'access'): TokenVerifier {
+  return options.jwksUri !== undefined ? new JwksVerifier(options, kind) : new JwtVerifier(options, undefined, kind);
 }
