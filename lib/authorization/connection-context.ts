@@ -17,16 +17,12 @@ type RpcArgumentsHost = ReturnType<ExecutionContext['switchToRpc']>;
 // guard that reaches for the socket (send, close) fail loudly, as a refusal, not write somewhere.
 const NO_SOCKET: object = Object.freeze(Object.create(null));
 
-// Only contexts built here carry an attempt, so nothing a client sends can make a message's
-// context look like a connection attempt.
-const attempts = new WeakMap<ExecutionContext, WsConnectionAttempt>();
-
 /**
  * The connection attempt a guard is judging, or undefined when it judges a message. A guard
  * declared with `@UseConnectionGuards()` runs at both times and may decide differently.
  */
 export function getWsConnectionAttempt<User = unknown>(context: ExecutionContext): WsConnectionAttempt<User> | undefined {
-  return attempts.get(context) as WsConnectionAttempt<User> | undefined;
+  return ConnectionContext.attemptOf(context) as WsConnectionAttempt<User> | undefined;
 }
 
 const WS_HOST: WsArgumentsHost = Object.freeze({
@@ -50,13 +46,21 @@ const RPC_HOST: RpcArgumentsHost = Object.freeze({ getData: <T>() => undefined a
  */
 export class ConnectionContext implements ExecutionContext {
   private static readonly ARGS: readonly unknown[] = Object.freeze([NO_SOCKET, undefined]);
+  // A private field: only contexts built here carry an attempt, so nothing a client sends can
+  // make a message's context look like a connection attempt. Asked on every guarded message,
+  // where the brand check costs less than a map lookup.
+  readonly #attempt: WsConnectionAttempt;
 
   constructor(
     attempt: WsConnectionAttempt,
     private readonly gateway: Type<unknown>,
     private readonly handler: (...args: any[]) => any,
   ) {
-    attempts.set(this, attempt);
+    this.#attempt = attempt;
+  }
+
+  static attemptOf(context: object): WsConnectionAttempt | undefined {
+    return #attempt in context ? (context as ConnectionContext).#attempt : undefined;
   }
 
   getClass<T = any>(): Type<T> {

@@ -27,8 +27,8 @@ export class WsAuthGuard implements CanActivate {
   protected requireIdentity(context: ExecutionContext): WsIdentity {
     // A socket closing for whatever reason serves no more requests, even one already queued.
     // At the upgrade no socket exists yet: the attempt's identity is what is judged.
-    const socket = context.switchToWs().getClient() as { readyState?: number };
-    if (!getWsConnectionAttempt(context) && socket.readyState !== OPEN) throw new WsAuthException('missing_credential');
+    const attempt = getWsConnectionAttempt(context);
+    if (!attempt && (context.switchToWs().getClient() as { readyState?: number }).readyState !== OPEN) throw new WsAuthException('missing_credential');
     const identity = this.getIdentity(context);
     if (!identity) throw new WsAuthException('missing_credential');
     // A socket may outlive its token; a late message must not ride an expired identity.
