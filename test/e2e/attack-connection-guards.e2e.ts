@@ -321,9 +321,11 @@ describe('attack: connection-time authorization', { timeout: 60_000 }, () => {
   });
 
   it('a refresh over the socket to a token the connection guard would refuse (another tenant, same subject) closes it (4403)', async () => {
-    const socket = await openWitnessed(app.url('/acme'), { headers: { Authorization: `Bearer ${signToken({ sub: 'hopper', tenant: 'acme' })}` } });
-    assertRefused(await rawUpgrade(app.port, upgradeRequest('/acme', bearer(signToken({ sub: 'hopper', tenant: 'globex' })))), 403, 'forbidden');
-    await socket.authenticate(signToken({ sub: 'hopper', tenant: 'globex' })).catch(() => undefined);
+    const acme = signToken({ sub: 'hopper', tenant: 'acme' });
+    const globex = signToken({ sub: 'hopper', tenant: 'globex' });
+    const socket = await openWitnessed(app.url('/acme'), { headers: { Authorization: `Bearer ${acme}` } });
+    assertRefused(await rawUpgrade(app.port, upgradeRequest('/acme', bearer(globex))), 403, 'forbidden');
+    await socket.authenticate(globex).catch(() => undefined);
     const outcome = await Promise.race([socket.closed, sleep(500).then(() => undefined)]);
     if (!outcome) {
       const answer = await socket.request('whoami');
@@ -331,6 +333,9 @@ describe('attack: connection-time authorization', { timeout: 60_000 }, () => {
       assert.fail(`now of a tenant the upgrade refuses, still served: ${answer.text}`);
     }
     assert.equal(outcome.code, 4403);
+    for (const token of [acme, globex]) {
+      assert.ok(!socket.seen(outcome).includes(token) && !app.logs.text().includes(token), 'no token reaches the client or the log');
+    }
   });
 
   describe('what refused upgrades leave behind', () => {
@@ -406,6 +411,7 @@ describe('attack: a demoted user on a gateway whose class requires a role', { ti
         assert.fail(`the demoted socket is still open on an admin-only gateway and its handlers answer: ${answer?.text}`);
       }
       assert.equal(outcome.code, 4403);
+      assert.ok(!socket.seen(outcome).includes(token) && !app.logs.text().includes(token), 'no token reaches the client or the log');
     } finally {
       storeRoles.set('boss', ['admin']);
       await socket.close();
@@ -421,10 +427,10 @@ describe('attack: a demoted user on a gateway whose class requires a role', { ti
     class ClaimsModule {}
     const claimsApp = await startTestApp(ClaimsModule);
     try {
-      const socket = await openWitnessed(claimsApp.url('/claims-admin'), {
-        headers: { Authorization: `Bearer ${signToken({ sub: 'ex-admin', roles: ['admin'] })}` },
-      });
-      await socket.authenticate(signToken({ sub: 'ex-admin', roles: ['user'] })).catch(() => undefined);
+      const admin = signToken({ sub: 'ex-admin', roles: ['admin'] });
+      const demoted = signToken({ sub: 'ex-admin', roles: ['user'] });
+      const socket = await openWitnessed(claimsApp.url('/claims-admin'), { headers: { Authorization: `Bearer ${admin}` } });
+      await socket.authenticate(demoted).catch(() => undefined);
       const outcome = await Promise.race([socket.closed, sleep(500).then(() => undefined)]);
       if (!outcome) {
         const answer = await socket.request('whoami');
@@ -432,6 +438,9 @@ describe('attack: a demoted user on a gateway whose class requires a role', { ti
         assert.fail(`refreshed to roles the gateway refuses, still served: ${answer.text}`);
       }
       assert.equal(outcome.code, 4403);
+      for (const token of [admin, demoted]) {
+        assert.ok(!socket.seen(outcome).includes(token) && !claimsApp.logs.text().includes(token), 'no token reaches the client or the log');
+      }
     } finally {
       await claimsApp.close();
     }
