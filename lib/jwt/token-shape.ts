@@ -65,11 +65,6 @@ export function parseCompactToken(token: string, maxLength: number): CompactToke
   };
 }
 
-/** parseCompactToken without the parts: the shape and header rules alone. */
-export function assertCompactToken(token: string, maxLength: number): void {
-  parseCompactToken(token, maxLength);
-}
-
 /** What a verifier admits: access tokens (connections) or topic tokens (`WsTopics.join`). */
 export type TokenKind = 'access' | 'topic';
 
@@ -82,11 +77,6 @@ export function parseTokenOf(kind: TokenKind, token: string, maxLength: number):
   const parsed = parseCompactToken(token, maxLength);
   if (isTopicTokenType(parsed.header.typ) !== (kind === 'topic')) throw new WsRefusal('invalid_credential');
   return parsed;
-}
-
-/** parseTokenOf('access', ...). */
-export function parseAccessToken(token: string, maxLength: number): CompactToken {
-  return parseTokenOf('access', token, maxLength);
 }
 
 /** The payload segment's JSON text. COMPACT_JWS admitted only base64url characters. */

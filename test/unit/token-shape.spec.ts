@@ -3,7 +3,7 @@ import { createSign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { JwksVerifier } from '../../lib/jwt/jwks-verifier.js';
 import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
-import { assertCompactToken, checkedClaims, parseAccessToken, tokenRulesOf } from '../../lib/jwt/token-shape.js';
+import { checkedClaims, parseCompactToken, parseTokenOf, tokenRulesOf } from '../../lib/jwt/token-shape.js';
 import { hmacSignedToken } from '../support/forged-tokens.js';
 import { generateSigningKey, JwksServer, signWith } from '../support/jwks-server.js';
 import { nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
@@ -16,15 +16,15 @@ const refused = { reason: 'invalid_credential' };
 const signed = (header: string, payload: string) => hmacSignedToken(header, payload, TEST_SECRET);
 const livePayload = () => JSON.stringify({ sub: '1', username: 'alice', exp: nowSeconds() + 300 });
 
-describe('assertCompactToken: the protected header', () => {
+describe('parseCompactToken: the protected header', () => {
   it('passes an ordinary header', () => {
-    assertCompactToken(signToken(), 8192);
-    assertCompactToken(signed('{"alg":"HS256","b64":true}', livePayload()), 8192);
+    parseCompactToken(signToken(), 8192);
+    parseCompactToken(signed('{"alg":"HS256","b64":true}', livePayload()), 8192);
   });
 
   it('refuses any crit, since no critical extension is understood (RFC 7515 section 4.1.11)', () => {
     for (const crit of ['["exp"]', '[]', '["b64"]', '"exp"', 'null', '{}']) {
-      assert.throws(() => assertCompactToken(signed(`{"alg":"HS256","crit":${crit}}`, livePayload()), 8192), refused, crit);
+      assert.throws(() => parseCompactToken(signed(`{"alg":"HS256","crit":${crit}}`, livePayload()), 8192), refused, crit);
     }
   });
 
@@ -35,34 +35,34 @@ describe('assertCompactToken: the protected header', () => {
       '{"alg":"HS256","b64":"false"}',
       '{"alg":"HS256","b64":null}',
     ]) {
-      assert.throws(() => assertCompactToken(signed(header, livePayload()), 8192), refused, header);
+      assert.throws(() => parseCompactToken(signed(header, livePayload()), 8192), refused, header);
     }
   });
 
   it('refuses a header that is not a JSON object', () => {
     for (const header of ['[]', '["alg"]', 'null', '"HS256"', '42', 'true', '{"alg":"HS256"', 'not json', '\u00ff\u00fe']) {
-      assert.throws(() => assertCompactToken(`${b64(header)}.${b64(livePayload())}.c2ln`, 8192), refused, header);
+      assert.throws(() => parseCompactToken(`${b64(header)}.${b64(livePayload())}.c2ln`, 8192), refused, header);
     }
   });
 
   it('refuses before decoding anything when the token is too long or not three segments', () => {
-    assert.throws(() => assertCompactToken(signToken(), 10), refused);
-    assert.throws(() => assertCompactToken('a.b', 8192), refused);
+    assert.throws(() => parseCompactToken(signToken(), 10), refused);
+    assert.throws(() => parseCompactToken('a.b', 8192), refused);
   });
 });
 
-describe('parseAccessToken: a topic token is no access token (RFC 8725 section 3.11)', () => {
+describe('parseTokenOf(access): a topic token is no access token (RFC 8725 section 3.11)', () => {
   const topicTypes = ['topic+jwt', 'TOPIC+JWT', 'application/topic+jwt', 'Application/Topic+JWT'];
 
   it('refuses a header typ naming a topic token, in any spelling RFC 7515 section 4.1.9 allows', () => {
     for (const typ of topicTypes) {
-      assert.throws(() => parseAccessToken(signed(JSON.stringify({ alg: 'HS256', typ }), livePayload()), 8192), refused, typ);
+      assert.throws(() => parseTokenOf('access', signed(JSON.stringify({ alg: 'HS256', typ }), livePayload()), 8192), refused, typ);
     }
   });
 
   it('passes other types, and none at all', () => {
     for (const header of [HS256, '{"alg":"HS256"}', '{"alg":"HS256","typ":"at+jwt"}', '{"alg":"HS256","typ":"topic"}', '{"alg":"HS256","typ":["topic+jwt"]}']) {
-      assert.equal(parseAccessToken(signed(header, livePayload()), 8192).header.alg, 'HS256', header);
+      assert.equal(parseTokenOf('access', signed(header, livePayload()), 8192).header.alg, 'HS256', header);
     }
   });
 
