@@ -12,7 +12,7 @@ const HS256 = '{"alg":"HS256","typ":"JWT"}';
 const b64 = (value: unknown) => Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
 const rsa = pemKeyPair('rsa');
 
-/** A verifier without the cache, so every call below goes through fast-jwt and the checks around it. */
+/** A verifier without the cache, so every call below goes through the full verification (node:crypto and the checks around it). */
 const uncached = (options: WsAuthJwtOptions) => new JwtVerifier(options, 0);
 /** fast-jwt alone, configured the way a jsonwebtoken user would guess. */
 const bareFastJwt = (options: Record<string, unknown> = {}) =>
@@ -42,7 +42,7 @@ function bumpLast(segment: string, step: number): string {
   return segment.slice(0, -1) + alphabet[(alphabet.indexOf(segment.at(-1)!) + step) % 64];
 }
 
-describe('fast-jwt behaviours that differ from jsonwebtoken, and how the verifier holds the old line', () => {
+describe('fast-jwt behaviours that differ from jsonwebtoken (fast-jwt kept as a reference), and how the verifier holds the old line', () => {
   afterEach(() => mock.timers.reset());
 
   it('clockTolerance is milliseconds in fast-jwt: the verifier converts clockToleranceSeconds', () => {
