@@ -20,6 +20,7 @@ import { sessionOf } from '../connections/connection-session.js';
 import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in-band-authentication.js';
 import { WsConnections } from '../connections/ws-connections.service.js';
 import { relayException } from './exception-relay.js';
+import { endReceiverOnce } from './receiver-end.js';
 import { bindMessageHandlersWithoutRxjs, type MessageDispatchHost } from './message-dispatch.js';
 import { websocketsMajorVersion } from './nest-websockets-version.js';
 import { gatewayLabel } from '../telemetry/gateway-telemetry.js';
@@ -261,6 +262,7 @@ export class WsAuthAdapter extends WsAdapter {
   }
 
   private accept(authenticator: HandshakeAuthenticator, socket: WebSocket, request: IncomingMessage): void {
+    endReceiverOnce(socket);
     if (this.relaysExceptions) socket.on('exception', relayException);
     if (authenticator.settings.mode === 'in-band') {
       const address = request.socket.remoteAddress;
