@@ -136,14 +136,14 @@ export class JwksVerifier {
     const check = usable ? this.keys.checkFor(parsed.header) : undefined;
     if (check === undefined) return this.verifyThroughJose(token, parsed);
     if (!verifiesSignature(check, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');
-    const payload = payloadText(parsed);
-    const claims = this.checkClaims(parsePayload(payload), now);
-    this.verifiedTokens.set(token, payload, claims, now);
+    const claims = this.checkClaims(parsePayload(payloadText(parsed)), now);
+    this.verifiedTokens.set(token, claims, now);
     return claims;
   }
 
   private async verifyThroughJose(token: string, parsed: CompactToken): Promise<WsJwtClaims> {
-    const text = payloadText(parsed);
+    // Claims that are not UTF-8 are refused before any key is fetched (jose would refuse them after).
+    payloadText(parsed);
     const generation = this.keys!.generation;
     let payload: unknown;
     try {
@@ -172,7 +172,7 @@ export class JwksVerifier {
     const now = Date.now();
     const claims = this.checkClaims(payload, now);
     // Not when the key set changed meanwhile: the token may have been verified under a key now gone.
-    if (this.keys!.generation === generation && this.keys!.usable()) this.verifiedTokens.set(token, text, claims, now);
+    if (this.keys!.generation === generation && this.keys!.usable()) this.verifiedTokens.set(token, claims, now);
     return claims;
   }
 

@@ -6,17 +6,11 @@ import { claimsCheck, type ClaimsCheck } from './registered-claims.js';
 import { parsePayload, parseTokenOf, payloadText, tokenRulesOf, type CompactToken, type TokenKind, type TokenRules } from './token-shape.js';
 import { VerifiedTokenCache } from './verified-token-cache.js';
 
-/** What a full verification yields: the claims, and the payload text they were parsed from. */
-export interface VerifiedPayload {
-  readonly claims: WsJwtClaims;
-  readonly payload: string;
-}
-
 /**
  * Verifies a compact JWT against a secret or public key with pinned algorithms; every failure
  * is the same refusal. Each segment is decoded once: the header for the shape rules, the
- * signature for node:crypto, the payload only once the signature holds, and its text is
- * what the cache keeps. A token seen before and still valid skips all of it.
+ * signature for node:crypto, the payload only once the signature holds. A token seen before
+ * and still valid skips all of it (the cache decodes its payload again, nothing more).
  */
 export class JwtVerifier {
   private readonly rules: TokenRules;
@@ -47,17 +41,16 @@ export class JwtVerifier {
     const now = Date.now();
     const known = this.verifiedTokens.get(token, now);
     if (known !== undefined) return known;
-    const { claims, payload } = this.verifyToken(parseTokenOf(this.kind, token, this.rules.maxTokenLength), now);
-    this.verifiedTokens.set(token, payload, claims, now);
+    const claims = this.verifyToken(parseTokenOf(this.kind, token, this.rules.maxTokenLength), now);
+    this.verifiedTokens.set(token, claims, now);
     return claims;
   }
 
   /** The signature and claims of a well-formed token the cache did not answer. */
-  private readonly verifyToken = (parsed: CompactToken, now = Date.now()): VerifiedPayload => {
+  private readonly verifyToken = (parsed: CompactToken, now = Date.now()): WsJwtClaims => {
     const check = this.checks.get(parsed.header.alg);
     if (check === undefined || !verifiesSignature(check, parsed.signingInput, parsed.signature)) throw new WsRefusal('invalid_credential');
-    const payload = payloadText(parsed);
-    return { claims: this.checkClaims(parsePayload(payload), now), payload };
+    return this.checkClaims(parsePayload(payloadText(parsed)), now);
   };
 }
 

@@ -4,7 +4,7 @@ import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
 import { VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
 import { WsRefusal } from '../../lib/refusals/ws-refusal.js';
 import { flipCharacter, hmacSignedToken } from '../support/forged-tokens.js';
-import { nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
+import { handMadeToken, nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
 
 const refused = (error: unknown) => error instanceof WsRefusal && error.reason === 'invalid_credential';
 const payloadOf = (token: string) => Buffer.from(token.split('.')[1], 'base64url').toString();
@@ -25,67 +25,72 @@ function countingVerifier(options: ConstructorParameters<typeof JwtVerifier>[0] 
 describe('VerifiedTokenCache', () => {
   const exp = 2_000_000_000;
   const claims = { sub: '1', exp, nbf: exp - 600 };
-  const payload = JSON.stringify(claims);
+  const compact = (signature: string) => handMadeToken({ alg: 'HS256' }, claims, signature);
+  const t = compact('t'.repeat(43));
+  const tokens = (...names: string[]) => names.map((name) => compact(name.repeat(43)));
 
   it('returns a fresh copy of the claims on every hit', () => {
     const cache = new VerifiedTokenCache(0);
-    cache.set('t', payload, claims, (exp - 60) * 1000);
-    const first = cache.get('t', (exp - 60) * 1000)!;
+    cache.set(t, claims, (exp - 60) * 1000);
+    const first = cache.get(t, (exp - 60) * 1000)!;
     first.sub = 'mallory';
     (first as Record<string, unknown>).roles = ['admin'];
-    assert.deepEqual(cache.get('t', (exp - 60) * 1000), claims);
+    assert.deepEqual(cache.get(t, (exp - 60) * 1000), claims);
   });
 
   it('ends an entry at exp + tolerance, exactly when the verifier would, and drops it', () => {
     const cache = new VerifiedTokenCache(5);
-    cache.set('t', payload, claims, (exp - 60) * 1000);
-    assert.ok(cache.get('t', (exp + 5) * 1000 - 1));
-    assert.equal(cache.get('t', (exp + 5) * 1000), undefined);
+    cache.set(t, claims, (exp - 60) * 1000);
+    assert.ok(cache.get(t, (exp + 5) * 1000 - 1));
+    assert.equal(cache.get(t, (exp + 5) * 1000), undefined);
     assert.equal(cache.size, 0);
   });
 
   it('compares nbf again on every hit: a clock stepped back misses', () => {
     const cache = new VerifiedTokenCache(0);
-    cache.set('t', payload, claims, (exp - 60) * 1000);
-    assert.equal(cache.get('t', (exp - 601) * 1000), undefined);
+    cache.set(t, claims, (exp - 60) * 1000);
+    assert.equal(cache.get(t, (exp - 601) * 1000), undefined);
   });
 
   it('does not store a token outside its validity', () => {
     const cache = new VerifiedTokenCache(0);
-    cache.set('t', payload, claims, exp * 1000);
-    cache.set('u', payload, claims, (exp - 601) * 1000);
+    const [u] = tokens('u');
+    cache.set(t, claims, exp * 1000);
+    cache.set(u, claims, (exp - 601) * 1000);
     assert.equal(cache.size, 0);
   });
 
   it('keeps what was used recently and drops the rest beyond maxEntries', () => {
     const cache = new VerifiedTokenCache(0, 2);
     const now = (exp - 60) * 1000;
-    cache.set('a', payload, claims, now);
-    cache.set('b', payload, claims, now);
-    cache.get('a', now);
-    cache.set('c', payload, claims, now);
+    const [a, b, c] = tokens('a', 'b', 'c');
+    cache.set(a, claims, now);
+    cache.set(b, claims, now);
+    cache.get(a, now);
+    cache.set(c, claims, now);
     assert.equal(cache.size, 2);
-    assert.equal(cache.get('b', now), undefined);
-    assert.ok(cache.get('a', now) && cache.get('c', now));
+    assert.equal(cache.get(b, now), undefined);
+    assert.ok(cache.get(a, now) && cache.get(c, now));
   });
 
   it('drops entries beyond maxCharacters, and never stores one larger than that', () => {
-    const cache = new VerifiedTokenCache(0, 100, payload.length * 2 + 2);
+    const [a, b, c] = tokens('a', 'b', 'c');
+    const cache = new VerifiedTokenCache(0, 100, a.length * 2 + 2);
     const now = (exp - 60) * 1000;
-    cache.set('a', payload, claims, now);
-    cache.set('b', payload, claims, now);
-    cache.set('c', payload, claims, now);
+    cache.set(a, claims, now);
+    cache.set(b, claims, now);
+    cache.set(c, claims, now);
     assert.equal(cache.size, 2);
-    assert.equal(cache.get('a', now), undefined);
-    cache.set('x'.repeat(payload.length * 3), payload, claims, now);
+    assert.equal(cache.get(a, now), undefined);
+    cache.set(compact('x'.repeat(a.length * 3)), claims, now);
     assert.equal(cache.size, 2);
   });
 
   it('clear() forgets everything', () => {
     const cache = new VerifiedTokenCache(0);
-    cache.set('t', payload, claims, (exp - 60) * 1000);
+    cache.set(t, claims, (exp - 60) * 1000);
     cache.clear();
-    assert.equal(cache.get('t', (exp - 60) * 1000), undefined);
+    assert.equal(cache.get(t, (exp - 60) * 1000), undefined);
   });
 });
 
