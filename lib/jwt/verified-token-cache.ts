@@ -1,8 +1,9 @@
 import type { WsJwtClaims } from '../ws-auth-options.interface.js';
 
 export const DEFAULT_VERIFIED_TOKENS = 10_000;
-// Tokens are up to jwt.maxTokenLength (8192) characters: 10,000 of those would hold ~80 MB of
-// strings. Past this many characters (~8 MB of one-byte strings) the least recently used go too.
+// Tokens are up to jwt.maxTokenLength (8192) characters: 10,000 of those, with the payloads of
+// those that came back, would hold ~140 MB of strings. Past this many characters (~8 MB of
+// one-byte strings) the least recently used go too.
 export const DEFAULT_VERIFIED_CHARACTERS = 8 * 1024 * 1024;
 
 /** The instants, in epoch ms, between which the verifier admits a token: [notBefore, expiresAt). */
@@ -15,29 +16,52 @@ export function validityOf(claims: WsJwtClaims, clockToleranceSeconds: number): 
   };
 }
 
+// Entries are found by the token's last characters (its signature's, the part that differs
+// between any two tokens) and then compared whole: a lookup hashes 43 characters instead of the
+// whole token. Two tokens sharing the tail take turns in one slot; neither is ever mistaken for
+// the other.
+const KEY_CHARACTERS = 43;
+
+function keyOf(token: string): string {
+  return token.length > KEY_CHARACTERS ? token.slice(-KEY_CHARACTERS) : token;
+}
+
+/** A token that came back: its payload's JSON text is kept, so later hits only parse it. */
+interface ReusedToken {
+  readonly token: string;
+  readonly payload: string;
+}
+
+/** The token's text alone until it is hit once (most fresh tokens never are). */
+type Entry = string | ReusedToken;
+
+const tokenOf = (entry: Entry): string => (typeof entry === 'string' ? entry : entry.token);
+const charactersOf = (entry: Entry): number => (typeof entry === 'string' ? entry.length : entry.token.length + entry.payload.length);
+
 /**
- * Tokens that passed every check of a verifier, kept as their exact text and nothing else, so a
- * client that reconnects with the same token skips the signature check. A hit decodes the
- * claims again from the token's own payload segment, so no two connections share (and could
- * change) one claims object; the time claims are compared again on every hit (a wall clock can
- * step back) and an entry never outlives its token (`exp` + tolerance). Failures are never stored.
+ * Tokens that passed every check of a verifier, matched by their exact text, so a client that
+ * reconnects with the same token skips the signature check. Every hit parses its own copy of the
+ * claims, so no two connections share (and could change) one claims object; the time claims are
+ * compared again on every hit (a wall clock can step back) and an entry never outlives its token
+ * (`exp` + tolerance). Failures are never stored.
  *
- * Only the text, because what a cache keeps survives the young generation of the garbage
- * collector: under a stream of fresh tokens, most never seen again, entries that also held the
- * payload's text and their validity measured about 10 us more per handshake than no cache at all.
+ * A token is kept as its text alone until it comes back; only then is its payload's text kept
+ * too (unless the two would not fit a generation's share of the character bound). What a cache holds survives the garbage collector's young generation: under a stream of
+ * fresh tokens, most never seen again, entries that held every payload's text from the start
+ * measured about 10 us more per handshake than no cache at all.
  *
- * Two generations instead of an exact LRU: new and recently hit tokens live in the young Set;
+ * Two generations instead of an exact LRU: new and recently hit tokens live in the young Map;
  * when it is full it becomes the old one and the previous old one is dropped whole. Evicting one
- * entry at a time from the front walks past every slot deleted before it, which measured ~26 us
- * per handshake under a stream of fresh tokens; dropping a generation costs nothing per token.
- * Each generation holds half the bounds, so the whole never exceeds them.
+ * entry at a time from a Map's front walks past every slot deleted before it, which measured
+ * ~26 us per handshake under a stream of fresh tokens; dropping a generation costs nothing per
+ * token. Each generation holds half the bounds, so the whole never exceeds them.
  *
  * What a hit returns is claims, nothing more: revocation, the lifetime bound and validate()
  * run after the verifier on every handshake (identity/jwt-identity.ts), hit or not.
  */
 export class VerifiedTokenCache {
-  private young = new Set<string>();
-  private old = new Set<string>();
+  private young = new Map<string, Entry>();
+  private old = new Map<string, Entry>();
   private youngCharacters = 0;
   private readonly entriesPerGeneration: number;
   private readonly charactersPerGeneration: number;
@@ -59,33 +83,49 @@ export class VerifiedTokenCache {
 
   /** The claims of a token verified before and still valid at `now`, or undefined. */
   get(token: string, now = Date.now()): WsJwtClaims | undefined {
-    if (this.young.has(token)) {
-      const claims = claimsIn(token);
-      if (this.isValid(claims, now)) return claims;
-      this.young.delete(token);
-      this.youngCharacters -= token.length;
-      return undefined;
+    const key = keyOf(token);
+    let entry = this.young.get(key);
+    const young = entry !== undefined;
+    if (!young) entry = this.old.get(key);
+    if (entry === undefined || tokenOf(entry) !== token) return undefined;
+    const payload = typeof entry === 'string' ? payloadIn(token) : entry.payload;
+    const claims = JSON.parse(payload) as WsJwtClaims;
+    const valid = this.isValid(claims, now);
+    if (young && (!valid || typeof entry === 'string')) {
+      this.young.delete(key);
+      this.youngCharacters -= charactersOf(entry);
+    } else if (!young) {
+      this.old.delete(key);
     }
-    if (!this.old.delete(token)) return undefined;
-    const claims = claimsIn(token);
-    if (!this.isValid(claims, now)) return undefined;
-    // Still in use: it moves to the young generation and outlives the next turnover.
-    this.admit(token);
+    if (!valid) return undefined;
+    // Back in use: young again (it outlives the next turnover), with its payload if that fits.
+    if (typeof entry !== 'string') {
+      if (!young) this.admit(key, entry);
+    } else {
+      this.admit(key, token.length + payload.length > this.charactersPerGeneration ? token : { token, payload });
+    }
     return claims;
   }
 
   /** Remembers a compact token the caller has just verified in full, whose claims are `claims`. */
   set(token: string, claims: WsJwtClaims, now = Date.now()): void {
-    if (this.entriesPerGeneration === 0 || token.length > this.charactersPerGeneration) return;
-    if (!this.isValid(claims, now) || this.young.has(token)) return;
-    this.old.delete(token);
-    this.admit(token);
+    if (this.entriesPerGeneration === 0 || token.length > this.charactersPerGeneration || !this.isValid(claims, now)) return;
+    const key = keyOf(token);
+    const young = this.young.get(key);
+    if (young !== undefined && tokenOf(young) === token) return;
+    if (young !== undefined) {
+      // Another token with the same tail: this one takes the slot.
+      this.young.delete(key);
+      this.youngCharacters -= charactersOf(young);
+    }
+    this.old.delete(key);
+    this.admit(key, token);
   }
 
   /** Forgets every token: to be called whenever the keys that verified them change. */
   clear(): void {
-    this.young = new Set();
-    this.old = new Set();
+    this.young = new Map();
+    this.old = new Map();
     this.youngCharacters = 0;
   }
 
@@ -94,19 +134,19 @@ export class VerifiedTokenCache {
     return now >= notBefore && now < expiresAt;
   }
 
-  private admit(token: string): void {
-    if (this.young.size >= this.entriesPerGeneration || this.youngCharacters + token.length > this.charactersPerGeneration) {
+  private admit(key: string, entry: Entry): void {
+    const characters = charactersOf(entry);
+    if (this.young.size >= this.entriesPerGeneration || this.youngCharacters + characters > this.charactersPerGeneration) {
       this.old = this.young;
-      this.young = new Set();
+      this.young = new Map();
       this.youngCharacters = 0;
     }
-    this.young.add(token);
-    this.youngCharacters += token.length;
+    this.young.set(key, entry);
+    this.youngCharacters += characters;
   }
 }
 
-/** The claims of a token this cache admitted: its payload segment passed the verifier's checks. */
-function claimsIn(token: string): WsJwtClaims {
-  const payload = token.slice(token.indexOf('.') + 1, token.lastIndexOf('.'));
-  return JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as WsJwtClaims;
+/** The payload's JSON text of a token this cache admitted: it passed the verifier's checks. */
+function payloadIn(token: string): string {
+  return Buffer.from(token.slice(token.indexOf('.') + 1, token.lastIndexOf('.')), 'base64url').toString('utf8');
 }

@@ -8,7 +8,7 @@ const now = (exp - 60) * 1000;
 // The cache never checks a signature (its owner did): any compact token carrying the claims will do.
 const compact = (claims: Record<string, unknown>, signature = 'S'.repeat(43)) => handMadeToken({ alg: 'HS256' }, claims, signature);
 
-describe('VerifiedTokenCache: the exact token text, nothing else', () => {
+describe('VerifiedTokenCache: found by the tail, matched whole', () => {
   it('never answers a token with the claims of another that ends in the same characters', () => {
     const cache = new VerifiedTokenCache(0);
     const alice = compact({ sub: 'alice', exp });
@@ -18,7 +18,7 @@ describe('VerifiedTokenCache: the exact token text, nothing else', () => {
     assert.equal(cache.get(alice, now)?.sub, 'alice');
   });
 
-  it('answers with the claims the token carries, decoded again on every hit', () => {
+  it('answers with the claims the token carries, parsed again on every hit', () => {
     const cache = new VerifiedTokenCache(0);
     const token = compact({ sub: 'alice', exp, roles: ['user'] });
     cache.set(token, { sub: 'alice', exp, roles: ['user'] }, now);
@@ -30,18 +30,44 @@ describe('VerifiedTokenCache: the exact token text, nothing else', () => {
 
   it('moves a token hit in the old generation back to the young one, and counts it once', () => {
     const cache = new VerifiedTokenCache(0, 4);
-    const first = compact({ sub: 'first', exp });
-    cache.set(first, { sub: 'first', exp }, now);
+    const token = (sub: string) => compact({ sub, exp }, sub.padEnd(43, '-'));
+    cache.set(token('first'), { sub: 'first', exp }, now);
     // Two more entries turn the first over into the old generation.
-    cache.set(compact({ sub: 'a', exp }), { exp }, now);
-    cache.set(compact({ sub: 'b', exp }), { exp }, now);
-    assert.equal(cache.get(first, now)?.sub, 'first');
-    cache.set(first, { sub: 'first', exp }, now);
+    cache.set(token('a'), { exp }, now);
+    cache.set(token('b'), { exp }, now);
+    assert.equal(cache.get(token('first'), now)?.sub, 'first');
+    cache.set(token('first'), { sub: 'first', exp }, now);
     assert.equal(cache.size, 3);
-    // Two more: the hit token is young again and survives this turnover; 'a' does not.
-    cache.set(compact({ sub: 'c', exp }), { exp }, now);
-    assert.equal(cache.get(first, now)?.sub, 'first');
-    assert.equal(cache.get(compact({ sub: 'a', exp }), now), undefined);
+    // One more: the hit token is young again and survives this turnover; 'a' does not.
+    cache.set(token('c'), { exp }, now);
+    assert.equal(cache.get(token('first'), now)?.sub, 'first');
+    assert.equal(cache.get(token('a'), now), undefined);
     assert.ok(cache.size <= 4);
+  });
+
+  it('answers every hit alike while a token that came back keeps its payload and the generations turn over', () => {
+    const first = compact({ sub: 'first', exp }, 'f'.repeat(43));
+    const second = compact({ sub: 'second', exp }, 's'.repeat(43));
+    const payload = Buffer.from(first.split('.')[1], 'base64url').toString().length;
+    // Room for both tokens, but not for both and a payload: the first hit turns the young generation over.
+    const cache = new VerifiedTokenCache(0, 100, (first.length + second.length + payload - 1) * 2);
+    cache.set(first, { sub: 'first', exp }, now);
+    cache.set(second, { sub: 'second', exp }, now);
+    assert.equal(cache.size, 2);
+    assert.equal(cache.get(first, now)?.sub, 'first');
+    assert.equal(cache.get(first, now)?.sub, 'first');
+    assert.equal(cache.get(second, now)?.sub, 'second');
+    assert.equal(cache.get(first, now)?.sub, 'first');
+    assert.equal(cache.size, 2);
+  });
+
+  it('keeps a token whose payload would not fit beside it as its text alone, and still answers it', () => {
+    const token = compact({ sub: 'long', exp, note: 'n'.repeat(200) });
+    // A generation's share of the bound holds the token, not the token and its payload.
+    const cache = new VerifiedTokenCache(0, 100, (token.length + 10) * 2);
+    cache.set(token, { sub: 'long', exp }, now);
+    assert.equal(cache.get(token, now)?.sub, 'long');
+    assert.equal(cache.get(token, now)?.sub, 'long');
+    assert.equal(cache.size, 1);
   });
 });

@@ -9,7 +9,7 @@ import { handMadeToken, nowSeconds, signToken, TEST_SECRET } from '../support/to
 const refused = (error: unknown) => error instanceof WsRefusal && error.reason === 'invalid_credential';
 const payloadOf = (token: string) => Buffer.from(token.split('.')[1], 'base64url').toString();
 
-/** Counts the calls that reach fast-jwt, i.e. the cache misses. */
+/** Counts the full verifications, i.e. the cache misses. */
 function countingVerifier(options: ConstructorParameters<typeof JwtVerifier>[0] = { secret: TEST_SECRET }, size?: number) {
   const verifier = new JwtVerifier(options, size);
   const inner = verifier as unknown as { verifyToken: (token: string) => unknown };
