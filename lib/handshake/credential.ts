@@ -43,10 +43,21 @@ const TICKET_PARAM = 'ticket';
 const READERS: Readonly<Record<TokenSource, Reader>> = {
   ticket: (request) => fromQuery(request, TICKET_PARAM),
   header: fromAuthorizationHeader,
-  subprotocol: fromSubprotocol,
-  cookie: (request, { cookieName }) => readCookie(request.headers.cookie, cookieName),
+  subprotocol: (request) => detached(fromSubprotocol(request)),
+  cookie: (request, { cookieName }) => detached(readCookie(request.headers.cookie, cookieName)),
   query: (request, { queryParam }) => fromQuery(request, queryParam),
 };
+
+/**
+ * A token cut out of a header is a view of the whole header: kept (the cache of verified tokens
+ * keeps the text of up to 10,000), it would keep every other cookie or protocol of that header
+ * alive too, up to Node's 16 KB header limit per token instead of its own length. A copy holds
+ * only its own characters. Header text is Latin-1 as Node decodes it, so the copy is exact.
+ * (An Authorization header holds the token and its scheme, nothing else worth copying.)
+ */
+function detached(token: string | undefined): string | undefined {
+  return token === undefined ? undefined : Buffer.from(token, 'latin1').toString('latin1');
+}
 
 function fromAuthorizationHeader(request: IncomingMessage): string | undefined {
   const value = request.headers.authorization;

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import { describe, it } from 'node:test';
 import { hasDuplicateAuthorization, takeCredential, type Credential } from '../../lib/handshake/credential.js';
 import { WsRefusal } from '../../lib/refusals/ws-refusal.js';
+import { collector } from '../support/collector.js';
 
 const NAMES = { cookieName: 'access_token', queryParam: 'access_token' };
 const ALL = ['header', 'subprotocol', 'cookie', 'query'] as const;
@@ -182,4 +183,30 @@ describe('hasDuplicateAuthorization', () => {
       false,
     );
   });
+});
+
+describe('takeCredential: a token read out of a large header keeps only its own characters', () => {
+  // 200 tokens, each cut from a header padded to 60 KB with other cookies or protocols: kept as
+  // views of their headers they would hold ~12 MB; as copies, ~60 KB.
+  const TOKENS = 200;
+  const PADDING = 60_000;
+  const token = (i: number) => `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.${String(i).padStart(43, 's')}`;
+  const cases: Array<[string, (i: number) => IncomingMessage]> = [
+    ['cookie', (i) => upgrade([['Cookie', `pad=${'p'.repeat(PADDING)}; access_token=${token(i)}`]])],
+    ['subprotocol', (i) => upgrade([['Sec-WebSocket-Protocol', `${'p'.repeat(PADDING)}, bearer.${token(i)}`]])],
+  ];
+
+  for (const [source, request] of cases) {
+    it(`from the ${source}`, (t) => {
+      const gc = collector();
+      if (!gc) return t.skip('no way to run the garbage collector here');
+      gc();
+      const before = process.memoryUsage().heapUsed;
+      const kept = Array.from({ length: TOKENS }, (_, i) => takeCredential(request(i), [source as 'cookie' | 'subprotocol'], NAMES));
+      gc();
+      const grown = process.memoryUsage().heapUsed - before;
+      assert.deepEqual(kept[7], { source, token: token(7) });
+      assert.ok(grown < (TOKENS * PADDING) / 4, `${TOKENS} tokens hold ${grown} bytes of heap`);
+    });
+  }
 });
