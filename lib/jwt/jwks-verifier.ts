@@ -142,18 +142,19 @@ export class JwksVerifier {
   }
 
   private async verifyThroughJose(token: string, parsed: CompactToken): Promise<WsJwtClaims> {
-    // Claims that are not UTF-8 are refused before any key is fetched (jose would refuse them after).
-    payloadText(parsed);
+    // The claims are read as the synchronous path and the cache read them, before any key is
+    // fetched: jose's decoder would admit what they refuse (a payload led by a byte order mark),
+    // and a token must get one answer whichever path, or the cache, meets it.
+    const payload = parsePayload(payloadText(parsed));
     const generation = this.keys!.generation;
-    let payload: unknown;
     try {
-      ({ payload } = await this.jose!.jwtVerify(token, this.keys!.resolve, {
+      await this.jose!.jwtVerify(token, this.keys!.resolve, {
         algorithms: this.algorithms,
         issuer: this.options.issuer,
         audience: this.options.audience as string | string[] | undefined,
         clockTolerance: this.rules.clockToleranceSeconds,
         requiredClaims: this.rules.requireExpiration ? ['exp'] : [],
-      }));
+      });
     } catch (error) {
       if (TOKEN_FAULTS.has((error as { code?: string } | null)?.code ?? '')) throw new WsRefusal('invalid_credential');
       this.reportOutage(error);

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createSign } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { JwksVerifier } from '../../lib/jwt/jwks-verifier.js';
@@ -87,6 +88,23 @@ describe('JwksVerifier: keys jose picked, kept for synchronous checks', () => {
       await assert.rejects(async () => verifier.verify(forged), refused);
       await assert.rejects(async () => verifier.verify(await signWith(key, { ...claims, aud: 'billing' })), refused);
     }
+  });
+
+  it('refuses a payload led by a byte order mark on every path, the cache included', async () => {
+    // jose's decoder drops a leading BOM; JSON.parse, as the synchronous path and the cache read
+    // claims, does not. Signed by the provider's own key, so only the payload is odd.
+    const key = generateSigningKey('RS256');
+    idp.keys = [first, second, key];
+    await expired();
+    const header = Buffer.from(JSON.stringify({ alg: 'RS256', kid: key.kid })).toString('base64url');
+    const body = JSON.stringify({ sub: 'idp-1', ...claims, exp: Math.floor(Date.now() / 1000) + 300 });
+    const payload = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(body)]).toString('base64url');
+    const token = `${header}.${payload}.${createSign('RSA-SHA256').update(`${header}.${payload}`).sign(key.privateKey, 'base64url')}`;
+    // Through jose (the key is new), then synchronously (the key is now kept).
+    await assert.rejects(async () => verifier.verify(token), refused);
+    await assert.rejects(async () => verifier.verify(token), refused);
+    idp.keys = [first, second];
+    await expired();
   });
 
   it('a key the provider removed verifies nothing once the set is fetched again, cached tokens included', async () => {
