@@ -10,9 +10,10 @@ import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
 import { closed, nextEvent, openOrFail } from '../support/ws-client.js';
 
-// ws ends each socket's frame receiver a second time once TCP has closed; Node answers that
-// call with an error, stack trace and all, that nobody reads. These tests count the calls
-// that reach Node's end() on a receiver already finished, for the server-side sockets only.
+// ws ends each socket's frame receiver again after it has finished (on the peer's FIN and when
+// TCP closes); Node answers each such call with an error, stack trace and all, that nobody
+// reads. These tests count the calls that reach Node's end() on a receiver already finished,
+// for the server-side sockets only.
 const SOCKETS = 5;
 const accepted: WebSocket[] = [];
 
