@@ -1,4 +1,5 @@
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server as HttpServer } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { Logger, type INestApplicationContext } from '@nestjs/common';
 import { ModulesContainer } from '@nestjs/core';
 import { WsAdapter } from '@nestjs/platform-ws';
@@ -21,6 +22,7 @@ import { InBandAuthentication, pendingAuthenticationOf } from '../connections/in
 import { WsConnections } from '../connections/ws-connections.service.js';
 import { relayException } from './exception-relay.js';
 import { endReceiverOnce } from './receiver-end.js';
+import { UpgradePaths } from './upgrade-path.js';
 import { bindMessageHandlersWithoutRxjs, type MessageDispatchHost } from './message-dispatch.js';
 import { websocketsMajorVersion } from './nest-websockets-version.js';
 import { gatewayLabel } from '../telemetry/gateway-telemetry.js';
@@ -31,6 +33,7 @@ type VerifyInfo = { secure: boolean; req: IncomingMessage };
 type VerifyCallback = (ok: boolean, status?: number, body?: string, headers?: Record<string, string>) => void;
 type ProtocolHandler = (protocols: Set<string>, request: IncomingMessage) => string | false;
 type MessageHandler = { message: unknown; methodName?: string; callback: (...args: any[]) => any };
+type UpgradeListener = (request: IncomingMessage, socket: Duplex, head: Buffer) => void;
 
 // A socket without a session has no gateway to report to (nothing of ours accepted it).
 const UNTRACKED: CloseSettings = { closeGraceMs: DEFAULT_CLOSE_GRACE_MS };
@@ -65,6 +68,8 @@ export class WsAuthAdapter extends WsAdapter {
   // Nest 12 sends exceptions to native clients itself; an unknown version gets the relay,
   // which is harmless where nothing emits the local event.
   private readonly relaysExceptions = (websocketsMajorVersion() ?? 0) < 12;
+  private readonly upgradePaths = new UpgradePaths();
+  private readonly upgradeRouters = new Map<HttpServer, UpgradeListener>();
 
   constructor(
     private readonly app: INestApplicationContext,
@@ -104,6 +109,44 @@ export class WsAuthAdapter extends WsAdapter {
     // Before Nest's own listener, so handleConnection and every handler see the identity.
     server.prependListener('connection', (socket: WebSocket, request: IncomingMessage) => this.accept(authenticator, socket, request));
     return server;
+  }
+
+  /**
+   * Nest's upgrade listener routes by `new URL(url, 'ws://' + host).pathname`, a URL parse per
+   * handshake. It is replaced by one that matches a plain path (upgrade-path.ts) directly against
+   * the same registry, and hands everything else to Nest's listener unchanged.
+   */
+  protected override ensureHttpServerExists(port: number, httpServer?: HttpServer): HttpServer | undefined {
+    const server = super.ensureHttpServerExists(port, httpServer);
+    // Nest added its listener last; undefined when the port was registered before.
+    const nests = server?.listeners('upgrade').at(-1) as UpgradeListener | undefined;
+    if (!server || !nests) return server;
+    const route: UpgradeListener = (request, socket, head) => {
+      const pathname = this.upgradePaths.plainPathname(request.url, request.headers.host);
+      if (pathname === undefined) return nests(request, socket, head);
+      const wsServer = (this.wsServersRegistry.get(port) as WebSocketServer[] | undefined)?.find(
+        (candidate) => (candidate as { path?: string }).path === pathname,
+      );
+      if (!wsServer) return void socket.destroy();
+      try {
+        wsServer.handleUpgrade(request, socket, head, (ws) => wsServer.emit('connection', ws, request));
+      } catch (error) {
+        // verifyClient and the connection listeners catch their own; anything else fails closed.
+        this.authLogger.error(`WebSocket upgrade failed: ${errorName(error)}`);
+        socket.destroy();
+      }
+    };
+    server.off('upgrade', nests);
+    server.on('upgrade', route);
+    this.upgradeRouters.set(server, route);
+    return server;
+  }
+
+  /** Nest takes its own listeners off a server it did not create; ours go too. */
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    for (const [server, route] of this.upgradeRouters) server.off('upgrade', route);
+    this.upgradeRouters.clear();
   }
 
   /** In-band gateways hear of a connection only once it has authenticated. */
