@@ -50,10 +50,13 @@ export interface WsAuthAdapterOptions {
 }
 
 /**
- * WsAdapter that authenticates every upgrade before a socket exists. It hooks in only
- * through options `ws` documents (`verifyClient` in its async form, `handleProtocols`) and
- * public adapter methods, so it behaves the same on Nest 11 and 12 and on every server
- * layout Nest creates.
+ * WsAdapter that authenticates every upgrade before a socket exists. Authentication hooks in
+ * only through options `ws` documents (`verifyClient` in its async form, `handleProtocols`) and
+ * the adapter methods Nest 11 and 12 both declare (public, and the protected
+ * `ensureHttpServerExists` for routing), so it behaves the same on both and on every server
+ * layout Nest creates. Two speed-ups reach further, each falling back to Nest's or ws's own
+ * behaviour when what they expect is not there: upgrade routing (upgrade-path.ts) and the
+ * receiver of a closing socket (receiver-end.ts).
  */
 export class WsAuthAdapter extends WsAdapter {
   private readonly authLogger = new Logger('WsAuth');
