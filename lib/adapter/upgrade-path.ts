@@ -18,7 +18,8 @@ export class UpgradePaths {
     if (url === undefined) return undefined;
     const query = url.indexOf('?');
     const path = query === -1 ? url : url.slice(0, query);
-    return PLAIN_PATH.test(path) && this.parses(`${host}`) ? path : undefined;
+    // An empty path (a target of only a query) is `/` to the parser: left to it.
+    return path.length > 0 && PLAIN_PATH.test(path) && this.parses(`${host}`) ? path : undefined;
   }
 
   /** Whether `ws://<host>/` is a URL, as Nest's base URL must be; remembered when it is. */
