@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { Observable, Subscription } from 'rxjs';
+import { SocketSlot } from '../socket-slot.js';
 import type { RawData, WebSocket } from 'ws';
 
 type WsData = string | RawData;
@@ -36,13 +37,8 @@ interface Binding {
   next: Binding | undefined;
 }
 
-// On the socket under a private, non-enumerable symbol rather than in a WeakMap: one fewer
-// hash-table insert per connection, and one fewer lookup per frame.
-const BINDINGS = Symbol('ws-auth.bindings');
-
-function bindingsOf(socket: WebSocket): Binding | undefined {
-  return (socket as { [BINDINGS]?: Binding })[BINDINGS];
-}
+// On the socket rather than in a WeakMap: one fewer lookup per frame.
+const bindings = new SocketSlot<Binding>('ws-auth.bindings');
 
 /**
  * Nest's `WsAdapter.bindMessageHandlers` without its per-connection rxjs pipeline (about 7 KB
@@ -60,13 +56,13 @@ export function bindMessageHandlersWithoutRxjs(
   transform: (result: unknown) => Observable<unknown>,
 ): void {
   const binding: Binding = { host, handlers, transform, socket: client, inFlight: undefined, closed: false, next: undefined };
-  const first = bindingsOf(client);
+  const first = bindings.get(client);
   if (first) {
     let last = first;
     while (last.next) last = last.next;
     last.next = binding;
   } else {
-    Object.defineProperty(client, BINDINGS, { value: binding, writable: true, configurable: true });
+    bindings.set(client, binding);
     client.on('message', onMessage);
   }
   // One close listener per binding, like Nest's `takeUntil(close$)`: each gateway's streams stop
@@ -77,13 +73,13 @@ export function bindMessageHandlersWithoutRxjs(
 function onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
   // Nest listens through ws's addEventListener, whose MessageEvent carries text as a string.
   const frame = isBinary ? data : data.toString();
-  for (let binding = bindingsOf(this); binding; binding = binding.next) {
+  for (let binding = bindings.get(this); binding; binding = binding.next) {
     if (!binding.closed) dispatch(binding, frame);
   }
 }
 
 function onClose(this: WebSocket): void {
-  let binding = bindingsOf(this);
+  let binding = bindings.get(this);
   while (binding?.closed) binding = binding.next;
   if (!binding) return;
   binding.closed = true;
