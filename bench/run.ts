@@ -178,7 +178,7 @@ async function main() {
     // (the same one each time). Every figure compared with a baseline has a server of its own:
     // the garbage a round leaves is collected in the next round on the same server, so a server
     // shared by two subjects charges each with part of the other's cost (a fresh token's round
-    // measured up to ~15 us per handshake dearer on the server it shared with the refusals than
+    // measured up to ~17 us per handshake dearer on the server it shared with the refusals than
     // on one of its own). Refusals are compared with acceptances on one server of their own,
     // the pair of rounds sharing what they leave behind as the two figures it compares.
     const signed = await load.request({ type: 'signTokens', pool: 'hs', algorithm: 'HS256', key: BENCH_SECRET, claims: CLAIMS, count: FRESH_TOKENS });

@@ -5,6 +5,7 @@ import { WebSocketGateway, type OnGatewayConnection } from '@nestjs/websockets';
 import WebSocket, { WebSocketServer } from 'ws';
 import { WsConnections } from '../../lib/index.js';
 import { appModule } from '../support/fixtures.js';
+import { assertNotLeaked } from '../support/handshake-assertions.js';
 import { eventually } from '../support/socket-witness.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
@@ -84,12 +85,16 @@ describe('closing sockets the adapter accepted', () => {
 
   it('closed by the server (a revocation): no receiver is ended twice, the close code is kept', async (t) => {
     await withCounter(t, async () => {
+      const token = signToken({ sub: 'banned' });
       const clients = await Promise.all(
-        Array.from({ length: SOCKETS }, () => openOrFail(server.url('/chat'), { headers: { Authorization: `Bearer ${signToken({ sub: 'banned' })}` } })),
+        Array.from({ length: SOCKETS }, () => openOrFail(server.url('/chat'), { headers: { Authorization: `Bearer ${token}` } })),
       );
       const done = clients.map(closed);
       assert.equal(await server.app.get(WsConnections).disconnect('banned'), SOCKETS);
-      for (const close of await Promise.all(done)) assert.equal(close.code, 4403);
+      for (const close of await Promise.all(done)) {
+        assert.equal(close.code, 4403);
+        assertNotLeaked(server, close.reason, token);
+      }
     });
   });
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { appModule, makeGateway } from '../support/fixtures.js';
+import { assertNotLeaked } from '../support/handshake-assertions.js';
 import { rawUpgrade, upgradeRequest } from '../support/raw-upgrade.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { signToken } from '../support/tokens.js';
@@ -46,6 +47,7 @@ describe('upgrade routing: the same gateway for every request target as Nest rou
       const response = await rawUpgrade(app.port, upgradeRequest(target, [authorization], `127.0.0.1:${app.port}`));
       if (routed === '/chat' || routed === '/admin') assert.equal(response.status, 101, `${target} routes to ${routed}`);
       else assert.ok(response.silent, `${target} (${routed}) names no gateway: the socket is closed unanswered, got ${response.raw.slice(0, 40)}`);
+      assertNotLeaked(app, response.raw, authorization[1].slice(7));
     });
   }
 
@@ -54,7 +56,7 @@ describe('upgrade routing: the same gateway for every request target as Nest rou
       for (const target of ['/chat', '/./chat']) {
         const response = await rawUpgrade(app.port, upgradeRequest(target, [authorization], host));
         assert.equal(response.status, 400, `${host} ${target}: ${response.raw.slice(0, 40)}`);
-        assert.ok(!response.raw.includes(authorization[1].slice(7)));
+        assertNotLeaked(app, response.raw, authorization[1].slice(7));
       }
     }
   });
