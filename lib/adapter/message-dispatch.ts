@@ -1,7 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
 import type { Observable, Subscription } from 'rxjs';
-import { SocketSlot } from '../socket-slot.js';
+import { socketSlot } from '../socket-slot.js';
 import type { RawData, WebSocket } from 'ws';
 
 type WsData = string | RawData;
@@ -38,7 +38,7 @@ interface Binding {
 }
 
 // On the socket rather than in a WeakMap: one fewer lookup per frame.
-const bindings = new SocketSlot<Binding>('ws-auth.bindings');
+const bindings = socketSlot<Binding>();
 
 /**
  * Nest's `WsAdapter.bindMessageHandlers` without its per-connection rxjs pipeline (about 7 KB

@@ -1,9 +1,9 @@
 import type { WebSocket } from 'ws';
-import { SocketSlot } from '../socket-slot.js';
+import { socketSlot } from '../socket-slot.js';
 import type { ConnectionSession } from './connection-session.js';
 
 // Its own module so that closing a socket can end its session without an import cycle.
-const sessions = new SocketSlot<ConnectionSession>('ws-auth.session');
+const sessions = socketSlot<ConnectionSession>();
 
 export function sessionOf(socket: WebSocket): ConnectionSession | undefined {
   return sessions.get(socket);

@@ -1,9 +1,9 @@
-import { SocketSlot } from '../socket-slot.js';
+import { socketSlot } from '../socket-slot.js';
 import type { WsIdentity } from './ws-identity.js';
 
 // On the socket, not in a WeakMap: an entry per connection measured ~1-2 us per handshake to
 // insert, and every guarded message reads it.
-const identities = new SocketSlot<WsIdentity>('ws-auth.identity');
+const identities = socketSlot<WsIdentity>();
 
 export function attachIdentity(socket: object, identity: WsIdentity): void {
   identities.set(socket, identity);

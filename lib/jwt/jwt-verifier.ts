@@ -57,7 +57,7 @@ export class JwtVerifier {
 /** A malformed key or signature makes node:crypto throw: that is a signature that does not hold. */
 export function verifiesSignature(check: SignatureCheck, signingInput: string, signature: string): boolean {
   try {
-    return check(signingInput, Buffer.from(signature, 'base64url'));
+    return check(signingInput, signature);
   } catch {
     return false;
   }
