@@ -106,7 +106,11 @@ describe('per-verification CPU, measured and reported, never asserted', () => {
       const jwtService = new JwtService({ secret: key as never, verifyOptions: { algorithms: [alg] } });
       const fresh = new JwtVerifier(options, 0);
       const cached = new JwtVerifier(options);
-      for (const token of tokens) cached.verify(token);
+      // A token is kept from its second full verification on.
+      for (const token of tokens) {
+        cached.verify(token);
+        cached.verify(token);
+      }
       const old = cpuMicros(count, (i) => jwtService.verify(tokens[i]));
       const now = cpuMicros(count, (i) => fresh.verify(tokens[i]));
       const hit = cpuMicros(count, (i) => cached.verify(tokens[i]));

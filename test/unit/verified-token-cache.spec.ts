@@ -6,6 +6,11 @@ import { handMadeToken } from '../support/tokens.js';
 const exp = 2_000_000_000;
 const now = (exp - 60) * 1000;
 // The cache never checks a signature (its owner did): any compact token carrying the claims will do.
+// It keeps a token from the second time it is offered: `keep` offers it twice.
+const keep = (cache: VerifiedTokenCache, token: string, claims: Record<string, unknown>, at: number) => {
+  cache.set(token, claims, at);
+  cache.set(token, claims, at);
+};
 const compact = (claims: Record<string, unknown>, signature = 'S'.repeat(43)) => handMadeToken({ alg: 'HS256' }, claims, signature);
 
 describe('VerifiedTokenCache: found by the tail, matched whole', () => {
@@ -13,7 +18,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const cache = new VerifiedTokenCache(0);
     const alice = compact({ sub: 'alice', exp });
     const mallory = compact({ sub: 'mallory', exp });
-    cache.set(alice, { sub: 'alice', exp }, now);
+    keep(cache, alice, { sub: 'alice', exp }, now);
     assert.equal(cache.get(mallory, now), undefined);
     assert.equal(cache.get(alice, now)?.sub, 'alice');
   });
@@ -21,7 +26,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
   it('answers with the claims the token carries, parsed again on every hit', () => {
     const cache = new VerifiedTokenCache(0);
     const token = compact({ sub: 'alice', exp, roles: ['user'] });
-    cache.set(token, { sub: 'alice', exp, roles: ['user'] }, now);
+    keep(cache, token, { sub: 'alice', exp, roles: ['user'] }, now);
     const first = cache.get(token, now)!;
     (first.roles as string[]).push('admin');
     assert.deepEqual(cache.get(token, now), { sub: 'alice', exp, roles: ['user'] });
@@ -31,15 +36,15 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
   it('moves a token hit in the old generation back to the young one, and counts it once', () => {
     const cache = new VerifiedTokenCache(0, 4);
     const token = (sub: string) => compact({ sub, exp }, sub.padEnd(43, '-'));
-    cache.set(token('first'), { sub: 'first', exp }, now);
+    keep(cache, token('first'), { sub: 'first', exp }, now);
     // Two more entries turn the first over into the old generation.
-    cache.set(token('a'), { exp }, now);
-    cache.set(token('b'), { exp }, now);
+    keep(cache, token('a'), { exp }, now);
+    keep(cache, token('b'), { exp }, now);
     assert.equal(cache.get(token('first'), now)?.sub, 'first');
-    cache.set(token('first'), { sub: 'first', exp }, now);
+    keep(cache, token('first'), { sub: 'first', exp }, now);
     assert.equal(cache.size, 3);
     // One more: the hit token is young again and survives this turnover; 'a' does not.
-    cache.set(token('c'), { exp }, now);
+    keep(cache, token('c'), { exp }, now);
     assert.equal(cache.get(token('first'), now)?.sub, 'first');
     assert.equal(cache.get(token('a'), now), undefined);
     assert.ok(cache.size <= 4);
@@ -51,8 +56,8 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const payload = Buffer.from(first.split('.')[1], 'base64url').toString().length;
     // Room for both tokens, but not for both and a payload: the first hit turns the young generation over.
     const cache = new VerifiedTokenCache(0, 100, (first.length + second.length + payload - 1) * 2);
-    cache.set(first, { sub: 'first', exp }, now);
-    cache.set(second, { sub: 'second', exp }, now);
+    keep(cache, first, { sub: 'first', exp }, now);
+    keep(cache, second, { sub: 'second', exp }, now);
     assert.equal(cache.size, 2);
     assert.equal(cache.get(first, now)?.sub, 'first');
     assert.equal(cache.get(first, now)?.sub, 'first');
@@ -65,7 +70,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const token = compact({ sub: 'long', exp, note: 'n'.repeat(200) });
     // A generation's share of the bound holds the token, not the token and its payload.
     const cache = new VerifiedTokenCache(0, 100, (token.length + 10) * 2);
-    cache.set(token, { sub: 'long', exp }, now);
+    keep(cache, token, { sub: 'long', exp }, now);
     assert.equal(cache.get(token, now)?.sub, 'long');
     assert.equal(cache.get(token, now)?.sub, 'long');
     assert.equal(cache.size, 1);
