@@ -1,8 +1,11 @@
 /** A value the library keeps on a socket (session, identity, message bindings). */
 export interface SocketSlot<T> {
+  /** The value `socket` itself holds; never one read through its prototype. */
   get(socket: object): T | undefined;
-  /** Whether `object` itself holds the slot (not through its prototype). */
-  isOn(object: object): boolean;
+  /**
+   * A socket made non-extensible before its first value may refuse it with a TypeError, as
+   * defineProperty did: engines that apply extensibility to private fields (a TC39 proposal) will.
+   */
   set(socket: object, value: T | undefined): void;
   clear(socket: object): void;
 }
@@ -46,7 +49,6 @@ export function socketSlot<T>(): SocketSlot<T> {
   }
   return {
     get: (socket) => (Slot.has(socket) ? Slot.read(socket) : undefined),
-    isOn: (object) => Slot.has(object),
     set: (socket, value) => {
       if (Slot.has(socket)) Slot.write(socket, value);
       else new Slot(socket, value);

@@ -24,8 +24,7 @@ export function getWsUser<User = unknown>(client: object): User | undefined {
   return (ownIdentity(client) as WsIdentity<User> | undefined)?.user;
 }
 
-// Own property only: an object whose prototype is a socket is not that socket's client.
+// A slot is never read through a prototype: an object made from a socket is not its client.
 function ownIdentity(client: unknown): WsIdentity | undefined {
-  if (typeof client !== 'object' || client === null || !identities.isOn(client)) return undefined;
-  return identities.get(client);
+  return typeof client === 'object' && client !== null ? identities.get(client) : undefined;
 }

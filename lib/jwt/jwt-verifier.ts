@@ -8,9 +8,10 @@ import { VerifiedTokenCache } from './verified-token-cache.js';
 
 /**
  * Verifies a compact JWT against a secret or public key with pinned algorithms; every failure
- * is the same refusal. Each segment is decoded once: the header for the shape rules, the
- * signature for node:crypto, the payload only once the signature holds. A token verified twice
- * before and still valid skips all of it (the cache parses its payload again, nothing more).
+ * is the same refusal. The header is decoded for the shape rules, the payload only once the
+ * signature holds; an HMAC is compared with the signature as sent, and asymmetric signatures are
+ * decoded inside their check (jws-signature.ts). A token verified twice before and still valid
+ * skips all of it (the cache parses its payload again, nothing more).
  */
 export class JwtVerifier {
   private readonly rules: TokenRules;

@@ -22,7 +22,8 @@ export function validityOf(claims: WsJwtClaims, clockToleranceSeconds: number): 
 // costs a Map no string slice and no string hash.
 const KEY_CHARACTERS = 43;
 
-function keyOf(token: string): number {
+/** @internal The number a token is found by (exported for the tests that make two collide). */
+export function keyOf(token: string): number {
   // FNV-1a over the tail, cut to 30 bits: a small integer (a Smi) on every V8 platform.
   let hash = 0x811c9dc5;
   for (let i = Math.max(0, token.length - KEY_CHARACTERS); i < token.length; i += 1) hash = Math.imul(hash ^ token.charCodeAt(i), 0x01000193);
@@ -84,7 +85,8 @@ export class VerifiedTokenCache {
     if (!Number.isSafeInteger(maxCharacters) || maxCharacters < 0) throw new RangeError('maxCharacters must be a whole number, 0 or more.');
     this.entriesPerGeneration = Math.floor(maxEntries / 2);
     this.charactersPerGeneration = Math.floor(maxCharacters / 2);
-    this.verifiedOnce = new Int32Array(maxEntries === 0 ? 0 : 2 ** Math.ceil(Math.log2(maxEntries)));
+    // A place per entry, rounded up to a power of two (64 KB at the default), at most 4 MB.
+    this.verifiedOnce = new Int32Array(maxEntries === 0 ? 0 : 2 ** Math.min(20, Math.ceil(Math.log2(maxEntries))));
   }
 
   get size(): number {
@@ -120,7 +122,8 @@ export class VerifiedTokenCache {
   /**
    * Offers a compact token the caller has just verified in full, whose claims are `claims`: it
    * is kept the second time it is offered. The first time only its key is noted, in a fixed
-   * table, which costs no allocation.
+   * table, which costs no allocation; a later token whose key lands on the same place
+   * overwrites the note, and a token with the same key is kept at once (it too was verified).
    */
   set(token: string, claims: WsJwtClaims, now = Date.now()): void {
     if (this.entriesPerGeneration === 0 || token.length > this.charactersPerGeneration || !this.isValid(claims, now)) return;

@@ -6,12 +6,14 @@ import { Module } from '@nestjs/common';
 import { ConnectedSocket, SubscribeMessage, WebSocketGateway } from '@nestjs/websockets';
 import type { WebSocket } from 'ws';
 import { getWsIdentity, getWsUser, WsAuthModule, WsRevocations, type WsJwtClaims } from '../../lib/index.js';
+import type { VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
+import { WsAuthConfig } from '../../lib/ws-auth.config.js';
 import { rawUpgrade, upgradeRequest, type RawResponse } from '../support/raw-upgrade.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { TEST_SECRET } from '../support/tokens.js';
 import { openOrFail, request } from '../support/ws-client.js';
 
-const MARKER = 'attack4-claim-marker';
+const MARKER = 'cache-claim-marker';
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 const exp = () => Math.floor(Date.now() / 1000) + 300;
 
@@ -20,6 +22,12 @@ function hmacToken(claims: object, hash = 'sha256', header: object = { alg: 'HS2
   return `${input}.${createHmac(hash, TEST_SECRET).update(input).digest('base64url')}`;
 }
 const signatureOf = (token: string) => token.slice(token.lastIndexOf('.') + 1);
+
+/** Whether the app's verifier answers this token from its cache: the attacks below are on a kept token. */
+function isKept(app: TestApp, token: string): boolean {
+  const { verifier } = app.app.get(WsAuthConfig, { strict: false }) as unknown as { verifier: { verifiedTokens: VerifiedTokenCache } };
+  return verifier.verifiedTokens.get(token) !== undefined;
+}
 const withSignature = (token: string, signature: string) => `${token.slice(0, token.lastIndexOf('.'))}.${signature}`;
 
 /** Subjects validate() turns away from now on: a user store that changed after a token was cached. */
@@ -101,37 +109,40 @@ describe('attack: the cache of verified tokens over real upgrades', () => {
   after(() => app?.close());
 
   it('runs validate() on a cached token: a user blocked after the token was kept is refused on the next upgrade', async () => {
-    const token = hmacToken({ sub: 'attack4-blocked', exp: exp() });
+    const token = hmacToken({ sub: 'cache-blocked', exp: exp() });
     for (let i = 0; i < 4; i += 1) assert.equal((await upgrade(app, token)).status, 101, `open ${i}`);
-    blocked.add('attack4-blocked');
+    assert.ok(isKept(app, token));
+    blocked.add('cache-blocked');
     try {
       for (let i = 0; i < 2; i += 1) assertRefused(app, await upgrade(app, token), 401, 'invalid_credential', token, `blocked ${i}`);
     } finally {
-      blocked.delete('attack4-blocked');
+      blocked.delete('cache-blocked');
     }
     assert.equal((await upgrade(app, token)).status, 101, 'unblocked');
   });
 
   it('refuses a token revoked by jti after it was kept, and again after the revocation is a hit', async () => {
-    const token = hmacToken({ sub: 'attack4-revoked', jti: 'attack4-jti', exp: exp() });
+    const token = hmacToken({ sub: 'cache-revoked', jti: 'cache-jti', exp: exp() });
     for (let i = 0; i < 3; i += 1) assert.equal((await upgrade(app, token)).status, 101, `open ${i}`);
-    await app.app.get(WsRevocations).revoke({ jti: 'attack4-jti' });
+    assert.ok(isKept(app, token));
+    await app.app.get(WsRevocations).revoke({ jti: 'cache-jti' });
     for (let i = 0; i < 2; i += 1) assertRefused(app, await upgrade(app, token), 401, 'credential_revoked', token, `revoked ${i}`);
   });
 
   it('refuses forgeries of a kept token (its tail on other claims, respelled signatures), and still admits the token itself', async () => {
-    const claims = { sub: 'attack4-victim', iat: exp() - 300, exp: exp() };
+    const claims = { sub: 'cache-victim', iat: exp() - 300, exp: exp() };
     const victim = hmacToken(claims);
     for (let i = 0; i < 3; i += 1) assert.equal((await upgrade(app, victim)).status, 101, `open ${i}`);
+    assert.ok(isKept(app, victim));
     const sig = signatureOf(victim);
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
     const last = alphabet.indexOf(sig.at(-1)!);
     const forgeries: Array<[string, string]> = [
-      ['the tail on other claims', `${victim.split('.')[0]}.${b64(JSON.stringify({ ...claims, sub: 'attack4-mallory', admin: true }))}.${sig}`],
+      ['the tail on other claims', `${victim.split('.')[0]}.${b64(JSON.stringify({ ...claims, sub: 'cache-mallory', admin: true }))}.${sig}`],
       ['the tail under another header', `${b64(JSON.stringify({ alg: 'HS256', typ: 'JWT' }))}.${victim.split('.')[1]}.${sig}`],
-      ['the last character in its padding bits', withSignature(victim, sig.slice(0, -1) + alphabet[last ^ 1])],
+      ['the last character in its padding bits (refused as non-canonical base64url)', withSignature(victim, sig.slice(0, -1) + alphabet[last ^ 1])],
       ['the last character changed', withSignature(victim, sig.slice(0, -1) + alphabet[(last + 4) % 64])],
-      ['padded with =', withSignature(victim, `${sig}=`)],
+      ['padded with = (refused by the token shape)', withSignature(victim, `${sig}=`)],
       ['a character appended', withSignature(victim, `${sig}A`)],
       [
         'in another case',
@@ -140,7 +151,7 @@ describe('attack: the cache of verified tokens over real upgrades', () => {
           sig.replace(/[a-z]/, (c) => c.toUpperCase()),
         ),
       ],
-      ['in the standard alphabet', withSignature(victim, `${sig.slice(0, -2)}+/`)],
+      ['in the standard alphabet (refused by the token shape)', withSignature(victim, `${sig.slice(0, -2)}+/`)],
       ['an HS384 MAC under the HS256 header', withSignature(victim, signatureOf(hmacToken(claims, 'sha384')))],
       ['an empty signature', withSignature(victim, '')],
     ];
@@ -149,19 +160,20 @@ describe('attack: the cache of verified tokens over real upgrades', () => {
       for (let i = 0; i < 3; i += 1) assertRefused(app, await upgrade(app, forged), 401, 'invalid_credential', forged, `${what} ${i}`);
     }
     assert.equal((await upgrade(app, victim)).status, 101, 'the victim after the forgeries');
+    assert.ok(isKept(app, victim), 'no forgery took its place');
   });
 
   it('gives a handler the identity through its client, and nothing made from that client; inspect shows no token or claim', async () => {
-    const token = hmacToken({ sub: 'attack4-inspected', marker: MARKER, exp: exp() });
+    const token = hmacToken({ sub: 'cache-inspected', marker: MARKER, exp: exp() });
     const socket = await openOrFail(app.url('/attack'), { headers: { Authorization: `Bearer ${token}` } });
     try {
       const { data } = await request(socket, 'inspect');
-      assert.equal(data.subject, 'attack4-inspected');
-      assert.equal(data.user, 'attack4-inspected');
+      assert.equal(data.subject, 'cache-inspected');
+      assert.equal(data.user, 'cache-inspected');
       assert.deepEqual(data.copies, { created: false, proxied: false, spread: false });
       for (const shown of [data.shown, JSON.stringify(data.keys)]) {
         assert.ok(!shown.includes(token) && !shown.includes(signatureOf(token)), 'inspect shows the token');
-        assert.ok(!shown.includes(MARKER) && !shown.includes('attack4-inspected'), 'inspect shows the claims');
+        assert.ok(!shown.includes(MARKER) && !shown.includes('cache-inspected'), 'inspect shows the claims');
       }
     } finally {
       socket.close();
@@ -181,12 +193,12 @@ describe('attack: the second spelling of an ES256 token over a real upgrade', ()
   after(() => app?.close());
 
   it('admits (r, n - s) as the same credential, and a revocation of its jti refuses both spellings', async () => {
-    const token = es256Token({ sub: 'attack4-ecdsa', jti: 'attack4-ecdsa-jti', exp: exp() });
+    const token = es256Token({ sub: 'cache-ecdsa', jti: 'cache-ecdsa-jti', exp: exp() });
     for (let i = 0; i < 3; i += 1) assert.equal((await upgrade(app, token)).status, 101, `the token as signed, ${i}`);
     const respelled = otherSpelling(token);
     assert.notEqual(respelled, token);
     assert.equal((await upgrade(app, respelled)).status, 101, 'the second spelling');
-    await app.app.get(WsRevocations).revoke({ jti: 'attack4-ecdsa-jti' });
+    await app.app.get(WsRevocations).revoke({ jti: 'cache-ecdsa-jti' });
     assertRefused(app, await upgrade(app, token), 401, 'credential_revoked', token, 'the cached spelling, revoked');
     assertRefused(app, await upgrade(app, respelled), 401, 'credential_revoked', respelled, 'the second spelling, revoked');
   });

@@ -1,16 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
-import { handMadeToken } from '../support/tokens.js';
+import { handMadeToken, keepVerified } from '../support/tokens.js';
 
 const exp = 2_000_000_000;
 const now = (exp - 60) * 1000;
 // The cache never checks a signature (its owner did): any compact token carrying the claims will do.
-// It keeps a token from the second time it is offered: `keep` offers it twice.
-const keep = (cache: VerifiedTokenCache, token: string, claims: Record<string, unknown>, at: number) => {
-  cache.set(token, claims, at);
-  cache.set(token, claims, at);
-};
 const compact = (claims: Record<string, unknown>, signature = 'S'.repeat(43)) => handMadeToken({ alg: 'HS256' }, claims, signature);
 
 describe('VerifiedTokenCache: found by the tail, matched whole', () => {
@@ -18,7 +13,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const cache = new VerifiedTokenCache(0);
     const alice = compact({ sub: 'alice', exp });
     const mallory = compact({ sub: 'mallory', exp });
-    keep(cache, alice, { sub: 'alice', exp }, now);
+    keepVerified(cache, alice, { sub: 'alice', exp }, now);
     assert.equal(cache.get(mallory, now), undefined);
     assert.equal(cache.get(alice, now)?.sub, 'alice');
   });
@@ -26,7 +21,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
   it('answers with the claims the token carries, parsed again on every hit', () => {
     const cache = new VerifiedTokenCache(0);
     const token = compact({ sub: 'alice', exp, roles: ['user'] });
-    keep(cache, token, { sub: 'alice', exp, roles: ['user'] }, now);
+    keepVerified(cache, token, { sub: 'alice', exp, roles: ['user'] }, now);
     const first = cache.get(token, now)!;
     (first.roles as string[]).push('admin');
     assert.deepEqual(cache.get(token, now), { sub: 'alice', exp, roles: ['user'] });
@@ -36,15 +31,15 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
   it('moves a token hit in the old generation back to the young one, and counts it once', () => {
     const cache = new VerifiedTokenCache(0, 4);
     const token = (sub: string) => compact({ sub, exp }, sub.padEnd(43, '-'));
-    keep(cache, token('first'), { sub: 'first', exp }, now);
+    keepVerified(cache, token('first'), { sub: 'first', exp }, now);
     // Two more entries turn the first over into the old generation.
-    keep(cache, token('a'), { exp }, now);
-    keep(cache, token('b'), { exp }, now);
+    keepVerified(cache, token('a'), { exp }, now);
+    keepVerified(cache, token('b'), { exp }, now);
     assert.equal(cache.get(token('first'), now)?.sub, 'first');
-    keep(cache, token('first'), { sub: 'first', exp }, now);
+    keepVerified(cache, token('first'), { sub: 'first', exp }, now);
     assert.equal(cache.size, 3);
     // One more: the hit token is young again and survives this turnover; 'a' does not.
-    keep(cache, token('c'), { exp }, now);
+    keepVerified(cache, token('c'), { exp }, now);
     assert.equal(cache.get(token('first'), now)?.sub, 'first');
     assert.equal(cache.get(token('a'), now), undefined);
     assert.ok(cache.size <= 4);
@@ -56,8 +51,8 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const payload = Buffer.from(first.split('.')[1], 'base64url').toString().length;
     // Room for both tokens, but not for both and a payload: the first hit turns the young generation over.
     const cache = new VerifiedTokenCache(0, 100, (first.length + second.length + payload - 1) * 2);
-    keep(cache, first, { sub: 'first', exp }, now);
-    keep(cache, second, { sub: 'second', exp }, now);
+    keepVerified(cache, first, { sub: 'first', exp }, now);
+    keepVerified(cache, second, { sub: 'second', exp }, now);
     assert.equal(cache.size, 2);
     assert.equal(cache.get(first, now)?.sub, 'first');
     assert.equal(cache.get(first, now)?.sub, 'first');
@@ -70,7 +65,7 @@ describe('VerifiedTokenCache: found by the tail, matched whole', () => {
     const token = compact({ sub: 'long', exp, note: 'n'.repeat(200) });
     // A generation's share of the bound holds the token, not the token and its payload.
     const cache = new VerifiedTokenCache(0, 100, (token.length + 10) * 2);
-    keep(cache, token, { sub: 'long', exp }, now);
+    keepVerified(cache, token, { sub: 'long', exp }, now);
     assert.equal(cache.get(token, now)?.sub, 'long');
     assert.equal(cache.get(token, now)?.sub, 'long');
     assert.equal(cache.size, 1);

@@ -1,19 +1,13 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
 import { JwtVerifier } from '../../lib/jwt/jwt-verifier.js';
-import { VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
+import { keyOf, VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
 import { WsRefusal } from '../../lib/refusals/ws-refusal.js';
 import { flipCharacter, hmacSignedToken } from '../support/forged-tokens.js';
-import { handMadeToken, nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
+import { handMadeToken, keepVerified, nowSeconds, signToken, TEST_SECRET } from '../support/tokens.js';
 
 const refused = (error: unknown) => error instanceof WsRefusal && error.reason === 'invalid_credential';
 const payloadOf = (token: string) => Buffer.from(token.split('.')[1], 'base64url').toString();
-
-/** A cache keeps a token from the second time it is offered: offers it twice. */
-function keep(cache: VerifiedTokenCache, token: string, claims: Parameters<VerifiedTokenCache['set']>[1], now: number): void {
-  cache.set(token, claims, now);
-  cache.set(token, claims, now);
-}
 
 /** Counts the full verifications, i.e. the cache misses. */
 function countingVerifier(options: ConstructorParameters<typeof JwtVerifier>[0] = { secret: TEST_SECRET }, size?: number) {
@@ -37,7 +31,7 @@ describe('VerifiedTokenCache', () => {
 
   it('returns a fresh copy of the claims on every hit', () => {
     const cache = new VerifiedTokenCache(0);
-    keep(cache, t, claims, (exp - 60) * 1000);
+    keepVerified(cache, t, claims, (exp - 60) * 1000);
     const first = cache.get(t, (exp - 60) * 1000)!;
     first.sub = 'mallory';
     (first as Record<string, unknown>).roles = ['admin'];
@@ -46,7 +40,7 @@ describe('VerifiedTokenCache', () => {
 
   it('ends an entry at exp + tolerance, exactly when the verifier would, and drops it', () => {
     const cache = new VerifiedTokenCache(5);
-    keep(cache, t, claims, (exp - 60) * 1000);
+    keepVerified(cache, t, claims, (exp - 60) * 1000);
     assert.ok(cache.get(t, (exp + 5) * 1000 - 1));
     assert.equal(cache.get(t, (exp + 5) * 1000), undefined);
     assert.equal(cache.size, 0);
@@ -54,15 +48,15 @@ describe('VerifiedTokenCache', () => {
 
   it('compares nbf again on every hit: a clock stepped back misses', () => {
     const cache = new VerifiedTokenCache(0);
-    keep(cache, t, claims, (exp - 60) * 1000);
+    keepVerified(cache, t, claims, (exp - 60) * 1000);
     assert.equal(cache.get(t, (exp - 601) * 1000), undefined);
   });
 
   it('does not store a token outside its validity', () => {
     const cache = new VerifiedTokenCache(0);
     const [u] = tokens('u');
-    keep(cache, t, claims, exp * 1000);
-    keep(cache, u, claims, (exp - 601) * 1000);
+    keepVerified(cache, t, claims, exp * 1000);
+    keepVerified(cache, u, claims, (exp - 601) * 1000);
     assert.equal(cache.size, 0);
   });
 
@@ -70,10 +64,10 @@ describe('VerifiedTokenCache', () => {
     const cache = new VerifiedTokenCache(0, 2);
     const now = (exp - 60) * 1000;
     const [a, b, c] = tokens('a', 'b', 'c');
-    keep(cache, a, claims, now);
-    keep(cache, b, claims, now);
+    keepVerified(cache, a, claims, now);
+    keepVerified(cache, b, claims, now);
     cache.get(a, now);
-    keep(cache, c, claims, now);
+    keepVerified(cache, c, claims, now);
     assert.equal(cache.size, 2);
     assert.equal(cache.get(b, now), undefined);
     assert.ok(cache.get(a, now) && cache.get(c, now));
@@ -83,19 +77,19 @@ describe('VerifiedTokenCache', () => {
     const [a, b, c] = tokens('a', 'b', 'c');
     const cache = new VerifiedTokenCache(0, 100, a.length * 2 + 2);
     const now = (exp - 60) * 1000;
-    keep(cache, a, claims, now);
-    keep(cache, b, claims, now);
-    keep(cache, c, claims, now);
+    keepVerified(cache, a, claims, now);
+    keepVerified(cache, b, claims, now);
+    keepVerified(cache, c, claims, now);
     assert.equal(cache.size, 2);
     assert.equal(cache.get(a, now), undefined);
-    keep(cache, compact('x'.repeat(a.length * 3)), claims, now);
+    keepVerified(cache, compact('x'.repeat(a.length * 3)), claims, now);
     assert.equal(cache.size, 2);
   });
 
   it('clear() forgets everything, the tokens verified once too', () => {
     const cache = new VerifiedTokenCache(0);
     const [u] = tokens('u');
-    keep(cache, t, claims, (exp - 60) * 1000);
+    keepVerified(cache, t, claims, (exp - 60) * 1000);
     cache.set(u, claims, (exp - 60) * 1000);
     cache.clear();
     assert.equal(cache.get(t, (exp - 60) * 1000), undefined);
@@ -212,5 +206,114 @@ describe('JwtVerifier with its cache of verified tokens', () => {
     assert.equal(Object.getPrototypeOf(hit), Object.prototype);
     assert.equal(hit.roles, undefined);
     assert.equal(payloadOf(token).includes('__proto__'), true);
+  });
+});
+
+const live = (claims: Record<string, unknown> = {}) => ({ sub: '1', exp: nowSeconds() + 300, ...claims });
+const hs = (claims: Record<string, unknown>, alg = 'HS256') =>
+  hmacSignedToken(JSON.stringify({ alg }), JSON.stringify(claims), TEST_SECRET, `sha${alg.slice(2)}`);
+const signatureOf = (token: string) => token.slice(token.lastIndexOf('.') + 1);
+const withSignature = (token: string, signature: string) => `${token.slice(0, token.lastIndexOf('.'))}.${signature}`;
+const subjectOf = (token: string) => JSON.parse(payloadOf(token)).sub as string;
+
+/**
+ * Two validly signed tokens, one of each kind, whose cache keys are the same: tokens of both
+ * kinds are made in turn until one of each shares a 30-bit key (about 33,000 each).
+ */
+function collidingTokens(kindA: (i: number) => string, kindB: (i: number) => string): [string, string] {
+  const keysA = new Map<number, string>();
+  const keysB = new Map<number, string>();
+  for (let i = 0; i < 400_000; i += 1) {
+    const a = kindA(i);
+    const b = kindB(i);
+    const matchA = keysB.get(keyOf(a));
+    if (matchA !== undefined) return [a, matchA];
+    const matchB = keysA.get(keyOf(b));
+    if (matchB !== undefined) return [matchB, b];
+    keysA.set(keyOf(a), a);
+    keysB.set(keyOf(b), b);
+  }
+  throw new Error('no colliding pair within 400,000 tokens of each kind');
+}
+
+describe('the cache of verified tokens under attack (tokens that share a key, forgeries of a cached token)', () => {
+  const exp = nowSeconds() + 300;
+  const [first, second] = collidingTokens(
+    (i) => hs({ sub: `a${i}`, exp }),
+    (i) => hs({ sub: `b${i}`, exp }),
+  );
+
+  it('the colliding pair really shares a slot: keeping one evicts the other', () => {
+    const cache = new VerifiedTokenCache(0);
+    const now = Date.now();
+    keepVerified(cache, first, JSON.parse(payloadOf(first)), now);
+    assert.equal(cache.size, 1);
+    keepVerified(cache, second, JSON.parse(payloadOf(second)), now);
+    assert.equal(cache.size, 1);
+    assert.equal(cache.get(first, now), undefined);
+    assert.equal(cache.get(second, now)?.sub, subjectOf(second));
+  });
+
+  it('never answers a token with the claims of another of the same key, whichever was verified first', () => {
+    const { verifier, calls } = countingVerifier();
+    for (let i = 0; i < 3; i += 1) assert.equal(verifier.verify(first).sub, subjectOf(first));
+    assert.equal(calls.count, 2);
+    // The first verification of `second` finds its key noted by `first` and keeps it at once:
+    // harmless, as it was verified in full, but nothing of `first` may answer for it.
+    assert.equal(verifier.verify(second).sub, subjectOf(second));
+    assert.equal(calls.count, 3);
+    for (const token of [second, first, first, second]) assert.equal(verifier.verify(token).sub, subjectOf(token));
+    // second's signature on first's payload shares the key: refused every time.
+    const forged = withSignature(first, signatureOf(second));
+    for (let i = 0; i < 3; i += 1) assert.throws(() => verifier.verify(forged), refused);
+  });
+
+  it('refuses tokens that share a cached token’s last 43 characters, and they neither evict it nor get kept', () => {
+    const { verifier, calls } = countingVerifier({ secret: TEST_SECRET, algorithms: ['HS512'] });
+    const victim = hs(live({ sub: 'victim' }), 'HS512');
+    for (let i = 0; i < 3; i += 1) verifier.verify(victim);
+    assert.equal(calls.count, 2);
+    const [header, payload, signature] = victim.split('.');
+    const forgeries = [
+      // HS512's MAC is 86 characters: its first 43 are out of the key's reach.
+      withSignature(victim, `${signature[0] === 'A' ? 'B' : 'A'}${signature.slice(1)}`),
+      // Another payload under the same signature: the whole tail is the same.
+      `${header}.${Buffer.from(JSON.stringify(live({ sub: 'mallory', admin: true }))).toString('base64url')}.${signature}`,
+      // A header with a member the issuer never signed.
+      `${Buffer.from(JSON.stringify({ alg: 'HS512', kid: 'x' })).toString('base64url')}.${payload}.${signature}`,
+    ];
+    for (const forged of forgeries) {
+      assert.equal(keyOf(forged), keyOf(victim));
+      for (let i = 0; i < 3; i += 1) assert.throws(() => verifier.verify(forged), refused);
+    }
+    assert.equal(calls.count, 2 + forgeries.length * 3, 'every forgery verified in full, every time');
+    assert.equal(verifier.verify(victim).sub, 'victim');
+    assert.equal(calls.count, 2 + forgeries.length * 3, 'the victim still answered from the cache');
+    assert.equal(verifier.verifiedTokens.size, 1);
+  });
+
+  it('never keeps a token refused on its claims, even when a good token of the same key has noted it', () => {
+    // Both validly signed; only the audience tells them apart.
+    const [good, wrongAudience] = collidingTokens(
+      (i) => hs({ sub: `g${i}`, aud: 'chat', exp }),
+      (i) => hs({ sub: `w${i}`, aud: 'other', exp }),
+    );
+    const { verifier } = countingVerifier({ secret: TEST_SECRET, audience: 'chat' });
+    verifier.verify(good);
+    for (let i = 0; i < 3; i += 1) assert.throws(() => verifier.verify(wrongAudience), refused);
+    assert.equal(verifier.verifiedTokens.size, 0);
+    // The good token's second verification finds its key still noted: kept.
+    verifier.verify(good);
+    assert.equal(verifier.verifiedTokens.size, 1);
+  });
+
+  it('holds at most maxEntries under a stream of tokens each verified twice', () => {
+    const { verifier } = countingVerifier({ secret: TEST_SECRET }, 64);
+    for (let i = 0; i < 3000; i += 1) {
+      const token = hs({ sub: `s${i}`, exp });
+      verifier.verify(token);
+      if (i % 2 === 0) verifier.verify(token);
+      assert.ok(verifier.verifiedTokens.size <= 64, `size ${verifier.verifiedTokens.size} after ${i}`);
+    }
   });
 });
