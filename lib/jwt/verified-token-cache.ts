@@ -56,7 +56,7 @@ const charactersOf = (entry: Entry): number => (typeof entry === 'string' ? entr
  * verification (the first notes its key in a fixed table), as its text alone until it is hit;
  * only then is its payload's text kept too (unless the two would not fit a generation's share
  * of the character bound). A client that reconnects pays one more full verification, then
- * hits from the third handshake on.
+ * hits from the third handshake on, if its key's note has not been overwritten meanwhile (set).
  *
  * Two generations instead of an exact LRU: new and recently hit tokens live in the young Map;
  * when it is full it becomes the old one and the previous old one is dropped whole. Evicting one
@@ -150,7 +150,8 @@ export class VerifiedTokenCache {
 
   /**
    * Whether a token with this key was offered before (its key still noted): noted now if not.
-   * A place holds one key; a newer one overwrites it, and its token is then kept a little later.
+   * A place holds one key: a newer one overwrites it, and the older token's next verification
+   * notes it again.
    */
   private verifiedBefore(key: number): boolean {
     const place = key & (this.verifiedOnce.length - 1);
