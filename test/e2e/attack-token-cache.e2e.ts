@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import { generateKeyPairSync, sign } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import { Module } from '@nestjs/common';
@@ -8,6 +8,7 @@ import type { WebSocket } from 'ws';
 import { getWsIdentity, getWsUser, WsAuthModule, WsRevocations, type WsJwtClaims } from '../../lib/index.js';
 import type { VerifiedTokenCache } from '../../lib/jwt/verified-token-cache.js';
 import { WsAuthConfig } from '../../lib/ws-auth.config.js';
+import { hmacSignedToken } from '../support/forged-tokens.js';
 import { rawUpgrade, upgradeRequest, type RawResponse } from '../support/raw-upgrade.js';
 import { startTestApp, type TestApp } from '../support/test-app.js';
 import { TEST_SECRET } from '../support/tokens.js';
@@ -17,9 +18,8 @@ const MARKER = 'cache-claim-marker';
 const b64 = (text: string) => Buffer.from(text).toString('base64url');
 const exp = () => Math.floor(Date.now() / 1000) + 300;
 
-function hmacToken(claims: object, hash = 'sha256', header: object = { alg: 'HS256' }): string {
-  const input = `${b64(JSON.stringify(header))}.${b64(JSON.stringify({ iat: exp() - 300, ...claims }))}`;
-  return `${input}.${createHmac(hash, TEST_SECRET).update(input).digest('base64url')}`;
+function hmacToken(claims: object, hash = 'sha256'): string {
+  return hmacSignedToken(JSON.stringify({ alg: 'HS256' }), JSON.stringify({ iat: exp() - 300, ...claims }), TEST_SECRET, hash);
 }
 const signatureOf = (token: string) => token.slice(token.lastIndexOf('.') + 1);
 
@@ -183,7 +183,7 @@ describe('attack: the cache of verified tokens over real upgrades', () => {
 });
 
 // ECDSA's (r, n - s) verifies wherever (r, s) does, and signers produce either, so both are
-// admitted (see attack-verifier-cache.spec.ts). What must hold is that they are one credential:
+// admitted (see signature-spellings.spec.ts). What must hold is that they are one credential:
 // revoking its jti refuses both spellings, cached or not.
 describe('attack: the second spelling of an ES256 token over a real upgrade', () => {
   let app: TestApp;
